@@ -1,0 +1,8 @@
+"""galaxyutils: unsupervised galaxy morphology on Galaxy Zoo 2 (SimCLR -> PCA -> HDBSCAN -> UMAP).
+
+Modules follow the pipeline: ``data`` and ``synthetic`` (01), ``augment``, ``model`` and
+``train`` (02), ``embed`` (03), ``cluster`` (04), ``project`` (05), ``analysis`` and ``plots``
+(06); ``config`` and ``pipeline`` hold the parameters and the run folder.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,215 @@
+"""Typed run parameters: the one source of truth for every knob of the pipeline.
+
+A profile (``configs/NAME.yaml``) lists only what differs from the defaults below; ``--set``
+overrides are dotted keys applied on top. Unknown keys and out-of-range values are errors that
+name the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A profile or override that cannot be resolved into valid parameters."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataParams(_Section):
+    source: Literal["synthetic", "gz2"] = "synthetic"
+    root: str | None = Field(None, description="Folder of the source files; synthetic: where galaxies are generated (default: inside the run).")
+    image_size: int = Field(64, ge=16, le=424, description="Side of the stored, training-resolution images in pixels.")
+    crop_fraction: float = Field(0.5, gt=0.0, le=1.0, description="Centre crop, as a fraction of the original side, before resizing.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N catalogue rows.")
+    workers: int = Field(0, ge=0, description="Decoding processes; 0 means one per core.")
+
+
+class SyntheticParams(_Section):
+    n_galaxies: int = Field(2000, ge=8)
+    size: int = Field(424, ge=64, description="Side of the generated JPEGs, as in the GZ2 release.")
+
+
+class AugmentParams(_Section):
+    preset: Literal["astro", "simclr"] = "astro"
+    crop_scale: tuple[float, float] = (0.7, 1.0)
+    rotation: bool = True
+    blur_sigma: tuple[float, float] = (0.1, 1.5)
+    noise_std: float = Field(0.02, ge=0.0)
+    brightness: float = Field(0.2, ge=0.0)
+    contrast: float = Field(0.2, ge=0.0)
+    saturation: float = Field(0.0, ge=0.0)
+    hue: float = Field(0.0, ge=0.0, le=0.5)
+    grayscale_p: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class ModelParams(_Section):
+    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    small_input_stem: bool = Field(False, description="3x3 stride-1 first convolution, no max-pool: keeps detail in small images at ~15x the CPU cost (measured at 64 px).")
+    projection_dim: int = Field(128, ge=2)
+    hidden_dim: int = Field(512, ge=2)
+
+
+class TrainParams(_Section):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(256, ge=2)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    temperature: float = Field(0.2, gt=0.0)
+    warmup_epochs: int = Field(1, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 means one per core.")
+
+
+class EmbedParams(_Section):
+    batch_size: int = Field(256, ge=1)
+    raw_pixel_size: int = Field(32, ge=4, description="Images are downsampled to this side for the raw-pixel baseline.")
+
+
+class PCAParams(_Section):
+    variance: float = Field(0.9, gt=0.0, le=1.0, description="Keep components up to this explained-variance fraction.")
+    max_components: int = Field(50, ge=1, le=50)
+
+
+class HDBSCANParams(_Section):
+    min_cluster_size: int = Field(20, ge=2)
+    min_samples: int | None = Field(None, ge=1)
+    cluster_selection_method: Literal["eom", "leaf"] = "eom"
+
+
+class UMAPParams(_Section):
+    n_neighbors: int = Field(15, ge=2)
+    min_dist: float = Field(0.1, ge=0.0)
+    random_state: int | None = Field(0, description="Fixed seed for reproducibility; forces UMAP onto one thread.")
+
+
+class AnalysisParams(_Section):
+    knn_k: int = Field(10, ge=1)
+    folds: int = Field(5, ge=2)
+    gallery_size: int = Field(8, ge=1)
+
+
+class Params(_Section):
+    """Every parameter of one run, resolved from a profile plus overrides."""
+
+    profile: str = "default"
+    seed: int = 0
+    data: DataParams = DataParams()
+    synthetic: SyntheticParams = SyntheticParams()
+    augment: AugmentParams = AugmentParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    embed: EmbedParams = EmbedParams()
+    pca: PCAParams = PCAParams()
+    hdbscan: HDBSCANParams = HDBSCANParams()
+    umap: UMAPParams = UMAPParams()
+    analysis: AnalysisParams = AnalysisParams()
+
+    @model_validator(mode="after")
+    def _source_has_root(self) -> "Params":
+        if self.data.source != "synthetic" and not self.data.root:
+            raise ValueError(f"data.root is required for data.source={self.data.source!r}")
+        return self
+
+    def digest(self) -> str:
+        """Short hash of every parameter: runs with the same digest compute the same thing."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        keys.add(prefix + name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _known_keys(annotation, prefix + name + ".")
+    return keys
+
+
+def _check_keys(tree: dict[str, Any], origin: str, prefix: str = "") -> None:
+    known = _known_keys(Params)
+    for key, value in tree.items():
+        dotted = prefix + key
+        if dotted not in known:
+            raise ConfigError(f"unknown parameter {dotted!r} in {origin}")
+        if isinstance(value, dict):
+            _check_keys(value, origin, dotted + ".")
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``a.b=value`` into ``{"a": {"b": value}}``; the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    key, raw = text.split("=", 1)
+    tree: dict[str, Any] = {}
+    node = tree
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return tree
+
+
+def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    """The raw mapping of a profile, following ``extends:`` to its parent profile."""
+    path = config_dir / f"{name}.yaml"
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in config_dir.glob("*.yaml")))
+        raise ConfigError(f"no profile {name!r} (looked for {path}; available: {available})")
+    tree = yaml.safe_load(path.read_text()) or {}
+    parent = tree.pop("extends", None)
+    _check_keys(tree, str(path))
+    if parent:
+        tree = _merge(load_profile(parent, config_dir), tree)
+    return tree
+
+
+def resolve(profile: str, overrides: list[str] | tuple[str, ...] = (), config_dir: Path = CONFIG_DIR) -> Params:
+    """Profile + dotted overrides -> validated :class:`Params`."""
+    tree = load_profile(profile, config_dir)
+    tree["profile"] = profile
+    for text in overrides:
+        update = parse_override(text)
+        _check_keys(update, f"--set {text}")
+        tree = _merge(tree, update)
+    return validate(tree, origin=f"profile {profile!r}")
+
+
+def validate(tree: dict[str, Any], origin: str) -> Params:
+    """Validate a parameter mapping, turning pydantic errors into one message per bad key."""
+    try:
+        return Params.model_validate(tree)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']} (got {e.get('input')!r})" for e in error.errors()
+        )
+        raise ConfigError(f"invalid parameters from {origin}: {problems}") from None
+
+
+def load_params(path: Path) -> Params:
+    """Read a resolved ``params.yaml`` written by a run."""
+    return validate(yaml.safe_load(Path(path).read_text()), origin=str(path))
