@@ -1,0 +1,115 @@
+"""06_analysis: do the clusters and the embedding follow what volunteers saw?
+
+Labels (vote fractions, ``gz2_class``, a synthetic galaxy's true family) are read here and only
+here: nothing in this module feeds training or clustering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+from . import gz2
+
+
+def truth_labels(catalog: pd.DataFrame) -> tuple[str, pd.Series] | None:
+    """The class to score clusters against: a synthetic galaxy's true family, else the coarse
+    GZ2 class from ``gz2_class``; None when the catalogue has neither."""
+    if "true_family" in catalog:
+        return "true_family", catalog["true_family"].astype(str)
+    column = "gz2_class" if "gz2_class" in catalog else "gz2class" if "gz2class" in catalog else None
+    if column is None:
+        return None
+    return "coarse_gz2_class", catalog[column].map(gz2.coarse_class)
+
+
+def cluster_agreement(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:
+    """ARI, AMI, V-measure, homogeneity and completeness of cluster labels against ``truth``.
+
+    Noise (-1) counts as one more group, so a clustering cannot score well by calling the hard
+    galaxies noise; ``ari_clustered`` is the ARI over clustered galaxies alone.
+    """
+    known = truth.notna().to_numpy()
+    labels, truth = np.asarray(labels)[known], truth.to_numpy()[known]
+    homogeneity, completeness, v_measure = metrics.homogeneity_completeness_v_measure(truth, labels)
+    clustered = labels != -1
+    return {
+        "ari": metrics.adjusted_rand_score(truth, labels),
+        "ami": metrics.adjusted_mutual_info_score(truth, labels),
+        "v_measure": v_measure,
+        "homogeneity": homogeneity,
+        "completeness": completeness,
+        "ari_clustered": metrics.adjusted_rand_score(truth[clustered], labels[clustered]) if clustered.any() else float("nan"),
+        "noise_fraction": float(np.mean(labels == -1)),
+        "n_clusters": int(labels.max() + 1),
+    }
+
+
+def cluster_purity(labels: np.ndarray, truth: pd.Series) -> pd.DataFrame:
+    """Per cluster: size, most common true class and the fraction of members in it."""
+    frame = pd.DataFrame({"cluster": labels, "truth": truth.to_numpy()})
+    rows = []
+    for cluster, members in frame[frame.cluster >= 0].groupby("cluster"):
+        counts = members.truth.value_counts()
+        rows.append({"cluster": cluster, "size": len(members), "majority": counts.index[0], "purity": counts.iloc[0] / len(members)})
+    return pd.DataFrame(rows, columns=["cluster", "size", "majority", "purity"])
+
+
+def knn_balanced_accuracy(X: np.ndarray, truth: pd.Series, k: int = 10, folds: int = 5, seed: int = 0) -> float:
+    """Balanced accuracy of a k-nearest-neighbour vote, stratified k-fold (classes with fewer
+    members than folds are left out)."""
+    counts = truth.value_counts()
+    keep = truth.isin(counts[counts >= folds].index).to_numpy()
+    y = truth.to_numpy()[keep]
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    model = KNeighborsClassifier(n_neighbors=k)
+    predicted = cross_val_predict(model, X[keep], y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    return float(metrics.balanced_accuracy_score(y, predicted))
+
+
+def knn_r2(X: np.ndarray, targets: pd.DataFrame, k: int = 10, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """Cross-validated R^2 of k-nearest-neighbour regression, per target column: do a galaxy's
+    neighbours in the embedding carry its votes?"""
+    model = KNeighborsRegressor(n_neighbors=k)
+    cv = KFold(folds, shuffle=True, random_state=seed)
+    scores = {}
+    for name in targets:
+        y = targets[name].to_numpy(dtype=float)
+        known = ~np.isnan(y)
+        predicted = cross_val_predict(model, X[known], y[known], cv=cv)
+        scores[name] = float(metrics.r2_score(y[known], predicted))
+    return scores
+
+
+def key_votes(catalog: pd.DataFrame, kind: str = "weighted_fraction") -> pd.DataFrame:
+    """The key answers' vote fractions present in the catalogue, columns named by short name."""
+    columns = {short: column for short, column in gz2.key_answer_columns(kind).items() if column in catalog}
+    return catalog[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
+
+
+def cluster_vote_table(labels: np.ndarray, votes: pd.DataFrame) -> pd.DataFrame:
+    """Mean vote fraction per cluster (rows; noise as -1) and key answer (columns), with counts."""
+    table = votes.groupby(np.asarray(labels)).mean()
+    table.insert(0, "count", pd.Series(labels).value_counts().sort_index())
+    table.index.name = "cluster"
+    return table
+
+
+def evaluate_embedding(X: np.ndarray, labels: np.ndarray, catalog: pd.DataFrame, k: int = 10, folds: int = 5, seed: int = 0) -> dict:
+    """Every score of DESIGN.md that the catalogue supports, for one embedding and its clusters."""
+    result: dict = {}
+    truth = truth_labels(catalog)
+    if truth is not None:
+        _, classes = truth
+        known = classes.notna().to_numpy()
+        result["knn_balanced_accuracy"] = knn_balanced_accuracy(X[known], classes[known].reset_index(drop=True), k, folds, seed)
+        result["clusters"] = cluster_agreement(labels, classes)
+    for kind, key in (("weighted_fraction", "knn_r2"), ("debiased", "knn_r2_debiased")):
+        votes = key_votes(catalog, kind)
+        if len(votes.columns):
+            result[key] = knn_r2(X, votes, k, folds, seed)
+    return result

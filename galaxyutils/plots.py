@@ -1,0 +1,98 @@
+"""Figures shared by the notebooks; each returns a matplotlib Figure for ``Run.save_figure``."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+
+def image_grid(images: np.ndarray, groups: pd.Series, per_group: int = 6, seed: int = 0, title: str = "") -> plt.Figure:
+    """A row of random examples for each group (class, cluster, ...)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(groups.dropna().unique(), key=str)
+    figure, axes = plt.subplots(len(names), per_group, figsize=(1.4 * per_group, 1.4 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        members = np.flatnonzero((groups == name).to_numpy())
+        chosen = rng.choice(members, min(per_group, len(members)), replace=False)
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([]), ax.set_yticks([])
+            if col < len(chosen):
+                ax.imshow(images[chosen[col]])
+        axes[row, 0].set_ylabel(f"{name}\n(n={len(members)})", fontsize=8)
+    figure.suptitle(title)
+    return figure
+
+
+def training_curve(log: pd.DataFrame) -> plt.Figure:
+    figure, (loss_ax, std_ax) = plt.subplots(1, 2, figsize=(9, 3))
+    loss_ax.plot(log.epoch, log.loss, marker="o")
+    loss_ax.set(xlabel="epoch", ylabel="NT-Xent loss", title="training loss")
+    std_ax.plot(log.epoch, log.embedding_std, marker="o", color="C1")
+    std_ax.set(xlabel="epoch", ylabel="std of normalised projections", title="collapse monitor (0 = collapsed)")
+    figure.tight_layout()
+    return figure
+
+
+def explained_variance(ratio: np.ndarray, n_components: int, threshold: float) -> plt.Figure:
+    figure, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(np.arange(1, len(ratio) + 1), np.cumsum(ratio), marker=".")
+    ax.axhline(threshold, color="grey", ls="--", lw=1)
+    ax.axvline(n_components, color="C3", lw=1, label=f"{n_components} components kept")
+    ax.set(xlabel="principal components", ylabel="cumulative explained variance", ylim=(0, 1.02))
+    ax.legend()
+    return figure
+
+
+def scatter_clusters(xy: np.ndarray, labels: np.ndarray, title: str = "UMAP, coloured by HDBSCAN cluster") -> plt.Figure:
+    figure, ax = plt.subplots(figsize=(6, 5))
+    noise = labels == -1
+    ax.scatter(*xy[noise].T, s=4, c="lightgrey", label=f"noise ({noise.sum()})")
+    palette = sns.color_palette("tab20", max(1, labels.max() + 1))
+    for cluster in range(labels.max() + 1):
+        members = labels == cluster
+        ax.scatter(*xy[members].T, s=5, color=palette[cluster % len(palette)], label=f"{cluster} ({members.sum()})")
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return figure
+
+
+def scatter_values(xy: np.ndarray, values: pd.DataFrame) -> plt.Figure:
+    """One panel per column (e.g. vote fractions), points coloured by its value."""
+    n = len(values.columns)
+    figure, axes = plt.subplots(1, n, figsize=(3 * n, 3), squeeze=False)
+    for ax, name in zip(axes[0], values.columns):
+        points = ax.scatter(*xy.T, s=3, c=values[name], cmap="viridis", vmin=0, vmax=1)
+        ax.set(title=name, xticks=[], yticks=[])
+    figure.colorbar(points, ax=axes[0].tolist(), shrink=0.8, label="vote fraction")
+    return figure
+
+
+def cluster_heatmap(table: pd.DataFrame) -> plt.Figure:
+    """Mean vote fraction per cluster x answer, with member counts in the row labels."""
+    values = table.drop(columns="count")
+    figure, ax = plt.subplots(figsize=(1.1 * len(values.columns) + 2, 0.45 * len(values) + 1.5))
+    sns.heatmap(values, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="magma", ax=ax,
+                yticklabels=[f"{'noise' if c == -1 else c} (n={n})" for c, n in table["count"].items()])
+    ax.set(xlabel="answer (mean vote fraction)", ylabel="cluster")
+    return figure
+
+
+def confusion(labels: np.ndarray, truth: pd.Series) -> plt.Figure:
+    """Counts of each true class in each cluster."""
+    table = pd.crosstab(pd.Series(labels, name="cluster"), truth.reset_index(drop=True).rename("class"))
+    figure, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2, 0.45 * len(table) + 1.5))
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", ax=ax)
+    return figure
+
+
+def augmented_views(original: np.ndarray, views: np.ndarray, title: str) -> plt.Figure:
+    """One galaxy and several random views of it (uint8 images)."""
+    figure, axes = plt.subplots(1, len(views) + 1, figsize=(1.5 * (len(views) + 1), 1.7))
+    for ax, image, label in zip(axes, [original, *views], ["original"] + [f"view {i + 1}" for i in range(len(views))]):
+        ax.imshow(image)
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(label, fontsize=8)
+    figure.suptitle(title)
+    return figure

@@ -1,0 +1,17 @@
+"""05_umap: a 2-D map of the embedding for looking at, never for clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import umap
+
+
+def umap_2d(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, random_state: int | None = 0) -> tuple[np.ndarray, int]:
+    """UMAP to two dimensions; returns the coordinates and the number of threads UMAP used.
+
+    A fixed ``random_state`` makes UMAP reproducible at the price of running on one thread.
+    """
+    n_neighbors = min(n_neighbors, len(X) - 1)
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, low_memory=True)
+    coordinates = reducer.fit_transform(X).astype(np.float32)
+    return coordinates, int(reducer._n_jobs if random_state is None else 1)
