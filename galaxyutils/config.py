@@ -145,6 +145,9 @@ def _check_keys(tree: dict[str, Any], origin: str, prefix: str = "") -> None:
     for key, value in tree.items():
         dotted = prefix + key
         if dotted not in known:
+            while isinstance(value, dict) and value:  # name the whole key, e.g. 'no.such', not 'no'
+                child, value = next(iter(value.items()))
+                dotted += f".{child}"
             raise ConfigError(f"unknown parameter {dotted!r} in {origin}")
         if isinstance(value, dict):
             _check_keys(value, origin, dotted + ".")

@@ -88,7 +88,7 @@ class Run:
         """An artifact's path, e.g. ``run.path("images.npy")``."""
         return self.artifacts / name
 
-    def save_array(self, name: str, array) -> Path:
+    def save_array(self, name: str, array) -> None:
         """Write an artifact array atomically (``name`` without ``.npy``)."""
         import numpy as np
 
@@ -97,31 +97,28 @@ class Run:
         with open(tmp, "wb") as handle:
             np.save(handle, array)
         os.replace(tmp, path)
-        return path
 
     def load_array(self, name: str, mmap: bool = False):
         import numpy as np
 
         return np.load(self.path(f"{name}.npy"), mmap_mode="r" if mmap else None)
 
-    def save_table(self, name: str, table) -> Path:
+    def save_table(self, name: str, table) -> None:
         """Write an artifact DataFrame atomically as ``name.parquet``."""
         path = self.path(f"{name}.parquet")
         tmp = path.with_name(path.name + ".tmp")
         table.to_parquet(tmp, index=False)
         os.replace(tmp, path)
-        return path
 
     def load_table(self, name: str):
         import pandas as pd
 
         return pd.read_parquet(self.path(f"{name}.parquet"))
 
-    def export_table(self, name: str, table, index: bool = True) -> Path:
+    def export_table(self, name: str, table, index: bool = True) -> None:
         """A table for readers: ``tables/name.csv`` and ``tables/name.tex``."""
         table.to_csv(self.tables / f"{name}.csv", index=index)
         table.to_latex(self.tables / f"{name}.tex", index=index, float_format="%.3f", na_rep="--")
-        return self.tables / f"{name}.csv"
 
     def metrics(self) -> dict[str, Any]:
         return json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}
@@ -133,10 +130,9 @@ class Run:
         _write_text(self.metrics_path, json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable) + "\n")
         return metrics
 
-    def save_figure(self, figure, name: str) -> Path:
-        path = self.figures / f"{name}.png"
-        figure.savefig(path, dpi=110, bbox_inches="tight")
-        return path
+    def save_figure(self, figure, name: str) -> None:
+        """Write ``figures/name.png``; in a notebook the figure is also shown inline."""
+        figure.savefig(self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,49 @@
+import numpy as np
+import pandas as pd
+from sklearn.datasets import make_blobs
+
+from galaxyutils import analysis
+from galaxyutils.cluster import EmbeddingClusterer
+
+
+def test_clusterer_recovers_separated_groups_in_high_dimension():
+    X, y = make_blobs(n_samples=300, centers=3, n_features=64, cluster_std=1.0, random_state=0)
+    clusterer = EmbeddingClusterer(variance=0.9, min_cluster_size=20).fit(X)
+    assert clusterer.n_clusters_ == 3
+    assert 1 <= clusterer.n_components_ <= 50
+    assert clusterer.reduced_.shape == (300, clusterer.n_components_)
+    assert analysis.cluster_agreement(clusterer.labels_, pd.Series(y))["ari"] > 0.9
+    assert clusterer.probabilities_.shape == clusterer.outlier_scores_.shape == (300,)
+
+
+def test_agreement_counts_noise_as_a_group():
+    truth = pd.Series(list("aabbcc"))
+    perfect = analysis.cluster_agreement(np.array([0, 0, 1, 1, 2, 2]), truth)
+    assert perfect["ari"] == 1.0 and perfect["v_measure"] == 1.0 and perfect["noise_fraction"] == 0.0
+    noisy = analysis.cluster_agreement(np.array([0, 0, 1, 1, -1, -1]), truth)
+    assert noisy["ari"] == 1.0 and noisy["noise_fraction"] == 1 / 3 and noisy["n_clusters"] == 2
+    all_noise = analysis.cluster_agreement(np.array([-1] * 6), truth)
+    assert all_noise["ari"] == 0.0 and all_noise["n_clusters"] == 0
+
+
+def test_knn_scores_see_structure_and_not_noise():
+    rng = np.random.default_rng(0)
+    X, y = make_blobs(n_samples=200, centers=4, n_features=8, random_state=1)
+    assert analysis.knn_balanced_accuracy(X, pd.Series(y)) > 0.95
+    assert analysis.knn_balanced_accuracy(rng.normal(size=X.shape), pd.Series(y)) < 0.45
+    signal = pd.DataFrame({"f": X[:, 0] / 10})
+    assert analysis.knn_r2(X, signal)["f"] > 0.8
+    assert analysis.knn_r2(rng.normal(size=X.shape), signal)["f"] < 0.1
+
+
+def test_truth_prefers_true_family_then_gz2_class():
+    assert analysis.truth_labels(pd.DataFrame({"true_family": ["spiral"], "gz2_class": ["Ei"]}))[0] == "true_family"
+    name, classes = analysis.truth_labels(pd.DataFrame({"gz2_class": ["Ei", "SBc", "Ser"]}))
+    assert name == "coarse_gz2_class" and list(classes) == ["smooth", "barred_disc", "edge_on"]
+    assert analysis.truth_labels(pd.DataFrame({"id_str": ["1"]})) is None
+
+
+def test_cluster_vote_table_means_and_counts():
+    votes = pd.DataFrame({"smooth": [1.0, 0.8, 0.0, 0.2]})
+    table = analysis.cluster_vote_table(np.array([0, 0, 1, -1]), votes)
+    assert table.loc[0, "smooth"] == 0.9 and table.loc[0, "count"] == 2 and table.loc[-1, "count"] == 1

@@ -1,0 +1,56 @@
+import pytest
+
+from galaxyutils import config
+
+
+def test_smoke_profile_resolves_with_its_values():
+    params = config.resolve("smoke")
+    assert params.profile == "smoke"
+    assert params.data.source == "synthetic"
+    assert params.train.epochs == 3
+
+
+def test_dotted_overrides_are_typed_and_applied():
+    params = config.resolve("smoke", ["train.epochs=5", "seed=7", "data.image_size=48", "data.root=/tmp/x"])
+    assert (params.train.epochs, params.seed, params.data.image_size, params.data.root) == (5, 7, 48, "/tmp/x")
+
+
+@pytest.mark.parametrize("override", ["no.such=1", "train.no_such=1", "nosuch=1"])
+def test_unknown_override_names_the_key(override):
+    with pytest.raises(config.ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        config.resolve("smoke", [override])
+
+
+def test_out_of_range_value_names_the_key():
+    with pytest.raises(config.ConfigError, match=r"train\.epochs: Input should be greater than or equal to 1"):
+        config.resolve("smoke", ["train.epochs=-1"])
+
+
+def test_unknown_key_in_profile_is_an_error(tmp_path):
+    (tmp_path / "bad.yaml").write_text("train:\n  epoch: 3\n")
+    with pytest.raises(config.ConfigError, match=r"'train\.epoch'.*bad\.yaml"):
+        config.resolve("bad", config_dir=tmp_path)
+
+
+def test_profile_extends_its_parent(tmp_path):
+    (tmp_path / "base.yaml").write_text("train:\n  epochs: 4\n  batch_size: 16\n")
+    (tmp_path / "child.yaml").write_text("extends: base\ntrain:\n  epochs: 9\n")
+    params = config.resolve("child", config_dir=tmp_path)
+    assert (params.train.epochs, params.train.batch_size) == (9, 16)
+
+
+def test_missing_profile_lists_the_available_ones():
+    with pytest.raises(config.ConfigError, match="available: .*smoke"):
+        config.resolve("no-such-profile")
+
+
+def test_real_source_needs_a_root():
+    with pytest.raises(config.ConfigError, match="data.root is required"):
+        config.resolve("smoke", ["data.source=gz2"])
+
+
+def test_digest_follows_parameters_and_params_yaml_round_trips(tmp_path):
+    a, b = config.resolve("smoke"), config.resolve("smoke", ["hdbscan.min_cluster_size=9"])
+    assert a.digest() == config.resolve("smoke").digest() != b.digest()
+    (tmp_path / "params.yaml").write_text(b.to_yaml())
+    assert config.load_params(tmp_path / "params.yaml") == b

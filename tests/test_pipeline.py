@@ -1,0 +1,83 @@
+"""End to end: the runner executes all six notebooks on the smoke profile; we read its numbers."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO_ROOT
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "galaxyutils", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return run_dir, result.stdout
+
+
+def test_smoke_run_records_real_numbers(smoke_run):
+    run_dir, _ = smoke_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n_galaxies"] == 160 and metrics["n_rejects"] == 0
+    assert 2 <= metrics["n_clusters"] <= 12
+    assert 0.0 <= metrics["noise_fraction"] <= 0.8
+    assert metrics["truth"] == "true_family"
+    # Four visibly different families: the clusters must find them far above chance (ARI 0).
+    assert metrics["ari"] >= 0.15 and metrics["v_measure"] >= 0.3
+    assert metrics["evaluation"]["simclr"]["knn_balanced_accuracy"] >= 0.6
+    for embedding in ("simclr", "raw_pixels", "random_init"):
+        scores = metrics["evaluation"][embedding]
+        assert set(scores["clusters"]) >= {"ari", "ami", "v_measure", "homogeneity", "completeness", "noise_fraction", "n_clusters"}
+        assert set(scores["knn_r2"]) == {"smooth", "edge_on", "bar", "spiral", "odd", "merger"}
+    assert metrics["final_loss"] < 5.0 and metrics["umap_threads"] == 1
+
+
+def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
+    run_dir, stdout = smoke_run
+    assert (run_dir / "params.yaml").exists() and "torch:" in (run_dir / "environment.txt").read_text()
+    for stage in ("01_data", "02_simclr_train", "03_embed", "04_pca_hdbscan", "05_umap", "06_analysis"):
+        assert (run_dir / "notebooks" / f"{stage}.ipynb").exists()
+        assert f"{stage}: done in" in stdout
+    catalog = pd.read_parquet(run_dir / "artifacts" / "catalog.parquet")
+    clusters = pd.read_parquet(run_dir / "artifacts" / "clusters.parquet")
+    umap = pd.read_parquet(run_dir / "artifacts" / "umap.parquet")
+    assert list(clusters.id_str) == list(catalog.id_str) == list(umap.id_str)
+    assert {"cluster", "probability", "outlier_score"} <= set(clusters.columns)
+    figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
+    assert {"01_examples", "02_training", "04_pca_variance", "05_umap_clusters", "06_cluster_votes"} <= figures
+    assert (run_dir / "tables" / "evaluation.csv").exists() and (run_dir / "tables" / "evaluation.tex").exists()
+
+
+def test_resume_skips_finished_stages(smoke_run):
+    run_dir, _ = smoke_run
+    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("skipped") == 6
+
+
+def test_resume_refuses_a_folder_with_other_parameters(smoke_run):
+    run_dir, _ = smoke_run
+    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume", "--set", "seed=1")
+    assert result.returncode == 2 and "other parameters" in result.stderr
+
+
+@pytest.mark.parametrize(("override", "message"), [("train.epochs=-1", "train.epochs"), ("no.such=1", "unknown parameter 'no.such'")])
+def test_bad_override_stops_with_a_clear_message(override, message, tmp_path):
+    result = _cli("run", "--profile", "smoke", "--run-dir", str(tmp_path / "r"), "--set", override)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_failing_stage_names_the_notebook_and_keeps_it(tmp_path):
+    run_dir = tmp_path / "r"
+    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--set", "data.source=gz2", "--set", f"data.root={tmp_path / 'missing'}")
+    assert result.returncode == 2
+    assert "stage 01_data failed" in result.stderr and "FileNotFoundError" in result.stderr
+    assert (run_dir / "notebooks" / "01_data.ipynb").exists()
