@@ -16,14 +16,16 @@ from . import gz2
 
 
 def truth_labels(catalog: pd.DataFrame) -> tuple[str, pd.Series] | None:
-    """The class to score clusters against: a synthetic galaxy's true family, else the coarse
-    GZ2 class from ``gz2_class``; None when the catalogue has neither."""
+    """The class to score clusters against: a synthetic galaxy's true family, else a labels
+    CSV's class (``label``), else the coarse GZ2 class from ``gz2_class``; None when the
+    catalogue has none of them."""
     if "true_family" in catalog:
         return "true_family", catalog["true_family"].astype(str)
-    column = "gz2_class" if "gz2_class" in catalog else "gz2class" if "gz2class" in catalog else None
-    if column is None:
+    if "label" in catalog:
+        return "label", catalog["label"]
+    if "gz2_class" not in catalog:
         return None
-    return "coarse_gz2_class", catalog[column].map(gz2.coarse_class)
+    return "coarse_gz2_class", catalog["gz2_class"].map(gz2.coarse_class)
 
 
 def cluster_agreement(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:

@@ -27,8 +27,12 @@ class _Section(BaseModel):
 
 
 class DataParams(_Section):
-    source: Literal["synthetic", "gz2"] = "synthetic"
-    root: str | None = Field(None, description="Folder of the source files; synthetic: where galaxies are generated (default: inside the run).")
+    source: Literal["synthetic", "auto", "gz2", "kaggle", "labelled_folder", "folder"] = Field(
+        "synthetic", description="Reader for data.root; auto detects it from the files; synthetic generates galaxies."
+    )
+    root: str | None = Field(None, description="Folder of the source files (relative: from the repository root); synthetic: where galaxies are generated (default: inside the run).")
+    label_merge: dict[str, str] = Field(default_factory=dict, description="Rename classes of a labels CSV, e.g. {spiral_clockwise: spiral}.")
+    extra_roots: list[str] = Field(default_factory=list, description="Folders of extra images used only as unlabelled training data.")
     image_size: int = Field(64, ge=16, le=424, description="Side of the stored, training-resolution images in pixels.")
     crop_fraction: float = Field(0.5, gt=0.0, le=1.0, description="Centre crop, as a fraction of the original side, before resizing.")
     limit: int | None = Field(None, ge=1, description="Use only the first N catalogue rows.")
@@ -140,6 +144,14 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     return keys
 
 
+def _sections(model: type[BaseModel], prefix: str = "") -> set[str]:
+    sections = set()
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            sections |= {prefix + name} | _sections(field.annotation, prefix + name + ".")
+    return sections
+
+
 def _check_keys(tree: dict[str, Any], origin: str, prefix: str = "") -> None:
     known = _known_keys(Params)
     for key, value in tree.items():
@@ -149,7 +161,7 @@ def _check_keys(tree: dict[str, Any], origin: str, prefix: str = "") -> None:
                 child, value = next(iter(value.items()))
                 dotted += f".{child}"
             raise ConfigError(f"unknown parameter {dotted!r} in {origin}")
-        if isinstance(value, dict):
+        if isinstance(value, dict) and dotted in _sections(Params):
             _check_keys(value, origin, dotted + ".")
 
 

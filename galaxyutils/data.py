@@ -26,86 +26,244 @@ VOTE_COLUMN = re.compile(r"^t\d\d_\w+_a\d\d_\w+_(fraction|weighted_fraction|debi
 REJECT_COLUMNS = ["id_str", "file", "reason"]
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+GZ2_CATALOGUES = [
+    "gz2_hart16.csv", "gz2_hart16.csv.gz", "gz2_hart16_sample.csv",  # Hart et al. 2016
+    "zoo2MainSpecz.csv", "zoo2MainSpecz.csv.gz", "gz2specz.csv", "gz2specz.csv.gz",  # Willett et al. 2013
+    "zoo2MainPhotoz.csv", "zoo2MainPhotoz.csv.gz", "zoo2Stripe82Normal.csv", "zoo2Stripe82Normal.csv.gz",
+]
+GZ2_MAPPINGS = ["gz2_filename_mapping.csv", "gz2_filename_mapping_sample.csv"]
+KAGGLE_CATALOGUE = "training_solutions_rev1.csv"
+SOURCES = ("gz2", "kaggle", "labelled_folder", "folder")
+
+
 @dataclass
 class Catalogue:
-    """A catalogue read from disk: usable rows, rejected inputs, and the vote columns found."""
+    """A catalogue read from disk: usable rows, rejected inputs, and what was found.
+
+    ``table`` has ``id_str`` and ``file_loc`` first; ``vote_columns`` lists the GZ2 vote columns
+    present; ``notes`` are sentences about inputs that were kept but are imperfect (NaN votes).
+    """
 
     table: pd.DataFrame
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
     vote_columns: list[str] = field(default_factory=list)
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def _reject(id_str, file, reason) -> dict[str, str]:
     return {"id_str": str(id_str), "file": str(file), "reason": reason}
 
 
-def read_gz2_release(root: Path, limit: int | None = None) -> Catalogue:
-    """Read the GZ2 release layout: ``gz2_hart16.csv[.gz]`` + ``gz2_filename_mapping.csv`` + images.
+def _first_existing(root: Path, names: list[str], what: str) -> Path:
+    for name in names:
+        if (root / name).exists():
+            return root / name
+    raise FileNotFoundError(f"no {what} in {root}: looked for {', '.join(names)}")
 
-    Images are looked for in ``root/images``, ``root/images_gz2/images`` or ``root`` as
-    ``<asset_id>.jpg``. Catalogue rows without a mapping or an image file, and duplicate ids, go to
-    the rejects; so do image files that no catalogue row names.
+
+def _image_dir(root: Path, candidates: tuple[str, ...] = ("images", "images_gz2/images", "images_training_rev1")) -> Path:
+    return next((root / c for c in candidates if (root / c).is_dir()), root)
+
+
+def _drop_duplicates(table: pd.DataFrame, origin: str, rejects: list) -> pd.DataFrame:
+    duplicated = table["id_str"].duplicated(keep="first")
+    rejects += [_reject(i, origin, "duplicate id in catalogue (first row kept)") for i in table.loc[duplicated, "id_str"]]
+    return table.loc[~duplicated]
+
+
+def _finish(table: pd.DataFrame, image_dir: Path, rejects: list, source: str, check_unnamed: bool = True) -> Catalogue:
+    """Shared last steps: drop rows whose image is missing, record images no row names, make
+    vote columns numeric and note NaN votes, and put ``id_str`` and ``file_loc`` first."""
+    present = {p.name for p in image_dir.iterdir() if p.is_file()} if image_dir.is_dir() else set()
+    missing = ~table["file_loc"].map(lambda p: Path(p).name in present)
+    rejects += [_reject(i, f, "image file missing") for i, f in table.loc[missing, ["id_str", "file_loc"]].itertuples(index=False)]
+    table = table.loc[~missing].copy()
+    if check_unnamed:
+        named = set(table["file_loc"].map(lambda p: Path(p).name)) | {Path(r["file"]).name for r in rejects}
+        for name in sorted(present - named):
+            reason = "image without catalogue row" if name.lower().endswith(IMAGE_SUFFIXES) else "not an image file"
+            rejects.append(_reject("", image_dir / name, reason))
+
+    vote_columns = [c for c in table.columns if VOTE_COLUMN.match(c)]
+    notes = []
+    if vote_columns:
+        table[vote_columns] = table[vote_columns].apply(pd.to_numeric, errors="coerce")
+        nan_rows = table[vote_columns].isna().any(axis=1)
+        if nan_rows.any():
+            notes.append(
+                f"{int(nan_rows.sum())} galaxies have NaN in some vote column (e.g. id {table.loc[nan_rows, 'id_str'].iloc[0]}): "
+                "kept for training and clustering, left out of those answers' scores"
+            )
+    front = ["id_str", "file_loc"]
+    table = table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
+    return Catalogue(table, pd.DataFrame(rejects, columns=REJECT_COLUMNS), vote_columns, source, notes)
+
+
+def read_gz2_release(root: Path, limit: int | None = None) -> Catalogue:
+    """Read a GZ2 vote table as published plus ``gz2_filename_mapping.csv`` and the images.
+
+    Takes Hart et al. (2016) ``gz2_hart16.csv[.gz]`` or a Willett et al. (2013) table
+    (``zoo2MainSpecz`` / "gz2specz", where the class column is ``gz2class`` and ``specobjid`` /
+    ``dr8objid`` may be present). Images are ``<asset_id>.jpg`` in ``root/images``,
+    ``root/images_gz2/images`` or ``root``. Catalogue rows without a mapping or an image file, and
+    duplicate ids, go to the rejects; so do files that no catalogue row names.
     """
     root = Path(root)
-    catalogue_path = _first_existing(root, ["gz2_hart16.csv", "gz2_hart16.csv.gz", "gz2_hart16_sample.csv"])
-    mapping_path = _first_existing(root, ["gz2_filename_mapping.csv", "gz2_filename_mapping_sample.csv"])
-    image_dir = _first_existing(root, ["images", "images_gz2/images", "."])
-    votes = pd.read_csv(catalogue_path, dtype={"dr7objid": str}, nrows=limit)
-    mapping = pd.read_csv(mapping_path, dtype={"objid": str, "asset_id": str})
-    rejects = []
-
-    votes["id_str"] = votes["dr7objid"]
-    duplicated = votes["id_str"].duplicated(keep="first")
-    rejects += [_reject(i, catalogue_path.name, "duplicate id in catalogue (first row kept)") for i in votes.loc[duplicated, "id_str"]]
-    votes = votes.loc[~duplicated]
+    catalogue_path = _first_existing(root, GZ2_CATALOGUES, "GZ2 vote table")
+    mapping_path = _first_existing(root, GZ2_MAPPINGS, "GZ2 filename mapping")
+    image_dir = _image_dir(root)
+    header = pd.read_csv(catalogue_path, nrows=0).columns
+    id_column = "dr7objid" if "dr7objid" in header else "objid"
+    votes = pd.read_csv(catalogue_path, dtype={id_column: str, "specobjid": str, "dr8objid": str}, nrows=limit)
+    votes = votes.rename(columns={"gz2class": "gz2_class"})
+    votes.insert(0, "id_str", votes[id_column].str.strip())
+    rejects: list = []
+    votes = _drop_duplicates(votes, catalogue_path.name, rejects)
 
     # The release maps some objids to several assets (e.g. original and stripe82 imaging); take the
     # first asset for each objid.
-    mapping = mapping.drop_duplicates("objid", keep="first").rename(columns={"objid": "id_str", "sample": "mapping_sample"})
+    mapping = pd.read_csv(mapping_path, dtype={"objid": str, "asset_id": str})
+    mapping = mapping.drop_duplicates("objid", keep="first").rename(columns={"objid": "id_str"})
     table = votes.merge(mapping[["id_str", "asset_id"]], on="id_str", how="left")
     unmapped = table["asset_id"].isna()
     rejects += [_reject(i, mapping_path.name, "no asset_id in filename mapping") for i in table.loc[unmapped, "id_str"]]
     table = table.loc[~unmapped].copy()
-
     table["file_loc"] = [str(image_dir / f"{asset}.jpg") for asset in table["asset_id"]]
-    present = {p.name for p in image_dir.glob("*.jpg")}
-    missing = ~table["file_loc"].map(lambda p: Path(p).name in present)
-    rejects += [_reject(i, f, "image file missing") for i, f in table.loc[missing, ["id_str", "file_loc"]].itertuples(index=False)]
-    table = table.loc[~missing]
-    if limit is None:
-        named = set(table["file_loc"].map(lambda p: Path(p).name)) | {Path(r["file"]).name for r in rejects}
-        rejects += [_reject("", image_dir / name, "image without catalogue row") for name in sorted(present - named)]
-
-    vote_columns = [c for c in table.columns if VOTE_COLUMN.match(c)]
-    front = ["id_str", "file_loc"]
-    table = table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
-    return Catalogue(table, pd.DataFrame(rejects, columns=REJECT_COLUMNS), vote_columns)
+    return _finish(table, image_dir, rejects, f"gz2 ({catalogue_path.name})", check_unnamed=limit is None)
 
 
-def read_source(params: Params, repo_root: Path, work_dir: Path) -> tuple[Catalogue, str]:
-    """The catalogue named by ``params.data``, and a sentence saying what was read.
+def read_kaggle(root: Path, limit: int | None = None) -> Catalogue:
+    """Read the Kaggle Galaxy Challenge ``training_solutions_rev1.csv`` + ``images_training_rev1/``.
+
+    Kaggle's ``ClassN.k`` values are the k-th answer of GZ2 question tNN multiplied down the
+    decision tree; dividing by the question's total gives the fraction of those who answered
+    it, stored as that answer's ``_weighted_fraction`` (NaN where nobody reached the question).
+    """
+    from . import gz2
+
+    root = Path(root)
+    catalogue_path = _first_existing(root, [KAGGLE_CATALOGUE, KAGGLE_CATALOGUE + ".gz"], "Kaggle solutions table")
+    image_dir = _image_dir(root, ("images_training_rev1", "images"))
+    table = pd.read_csv(catalogue_path, dtype={"GalaxyID": str}, nrows=limit)
+    table.insert(0, "id_str", table["GalaxyID"].str.strip())
+    rejects: list = []
+    table = _drop_duplicates(table, catalogue_path.name, rejects)
+    for task, question in gz2.decision_tree().items():
+        columns = [f"Class{int(task[1:])}.{k + 1}" for k in range(len(question.answers))]
+        values = table[columns].apply(pd.to_numeric, errors="coerce")
+        total = values.sum(axis=1).where(lambda t: t > 0)
+        for answer, column in zip(question.answers, columns):
+            table[answer.column("weighted_fraction")] = values[column] / total
+    table["file_loc"] = [str(image_dir / f"{i}.jpg") for i in table["id_str"]]
+    return _finish(table, image_dir, rejects, "kaggle (training_solutions_rev1)", check_unnamed=limit is None)
+
+
+def read_image_folder(root: Path, limit: int | None = None) -> Catalogue:
+    """A folder of images with no catalogue (``root/images`` or ``root``): ids are file stems."""
+    image_dir = _image_dir(Path(root))
+    files = sorted(p for p in image_dir.iterdir() if p.is_file())
+    rejects: list = [_reject("", p, "not an image file") for p in files if not p.name.lower().endswith(IMAGE_SUFFIXES)]
+    images = [p for p in files if p.name.lower().endswith(IMAGE_SUFFIXES)][:limit]
+    table = pd.DataFrame({"id_str": [p.stem for p in images], "file_loc": [str(p) for p in images]})
+    table = _drop_duplicates(table, str(image_dir), rejects)
+    return _finish(table, image_dir, rejects, "folder (no catalogue)", check_unnamed=False)
+
+
+LABEL_COLUMNS = ("class_name", "label", "class", "CLASS", "morphology")
+
+
+def read_labelled_folder(root: Path, limit: int | None = None, label_merge: dict[str, str] | None = None) -> Catalogue:
+    """Images plus one labels CSV (an id column naming the image stems, a class column).
+
+    The id column is the one whose values match the most image stems; the class column is the
+    first of ``LABEL_COLUMNS`` present. ``label_merge`` renames classes (e.g. Galaxy Zoo 1's
+    clockwise and anticlockwise spirals, mirror images of each other, into one ``spiral``).
+    The result has a ``label`` column, used for evaluation only.
+    """
+    root = Path(root)
+    image_dir = _image_dir(root)
+    csvs = sorted(root.glob("*.csv"))
+    if len(csvs) != 1:
+        raise FileNotFoundError(f"a labelled folder needs exactly one labels CSV in {root}, found {[c.name for c in csvs]}")
+    labels = pd.read_csv(csvs[0], dtype=str, nrows=limit)
+    stems = {p.stem: p for p in image_dir.iterdir() if p.is_file()}
+    id_column = max(labels.columns, key=lambda c: labels[c].str.strip().isin(stems).sum())
+    label_column = next((c for c in LABEL_COLUMNS if c in labels.columns and c != id_column), None)
+    if label_column is None:
+        raise ValueError(f"{csvs[0]} has no class column (looked for {', '.join(LABEL_COLUMNS)})")
+    labels.insert(0, "id_str", labels[id_column].str.strip())
+    labels["label"] = labels[label_column].str.strip().replace(label_merge or {})
+    rejects: list = []
+    labels = _drop_duplicates(labels, csvs[0].name, rejects)
+    labels["file_loc"] = [str(stems[i]) if i in stems else str(image_dir / f"{i}.jpg") for i in labels["id_str"]]
+    return _finish(labels, image_dir, rejects, f"labelled folder ({csvs[0].name}: {id_column}, {label_column})", check_unnamed=limit is None)
+
+
+def detect_source(root: Path) -> str:
+    """Which reader fits the files in ``root``: gz2, kaggle, labelled_folder or folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root {root} does not exist")
+    if any((root / n).exists() for n in (KAGGLE_CATALOGUE, KAGGLE_CATALOGUE + ".gz")):
+        return "kaggle"
+    if any((root / n).exists() for n in GZ2_CATALOGUES) and any((root / n).exists() for n in GZ2_MAPPINGS):
+        return "gz2"
+    if len(list(root.glob("*.csv"))) == 1:
+        return "labelled_folder"
+    return "folder"
+
+
+def read_catalogue(source: str, root: Path, limit: int | None = None, label_merge: dict[str, str] | None = None) -> Catalogue:
+    """Read ``root`` with the reader for ``source`` (``auto``: detected from the files)."""
+    source = detect_source(root) if source == "auto" else source
+    if source == "gz2":
+        return read_gz2_release(root, limit)
+    if source == "kaggle":
+        return read_kaggle(root, limit)
+    if source == "labelled_folder":
+        return read_labelled_folder(root, limit, label_merge)
+    if source == "folder":
+        return read_image_folder(root, limit)
+    raise ValueError(f"unknown data source {source!r} (one of {', '.join(SOURCES)}, auto)")
+
+
+def resolve_root(root: str | None, repo_root: Path) -> Path | None:
+    """Relative roots are taken from the repository root."""
+    if root is None:
+        return None
+    path = Path(root).expanduser()
+    return path if path.is_absolute() else (repo_root / path).resolve()
+
+
+def read_source(params: Params, repo_root: Path, work_dir: Path) -> Catalogue:
+    """The catalogue named by ``params.data``.
 
     ``synthetic`` first generates galaxies (under ``data.root`` or ``work_dir/synthetic``) in the
-    GZ2 release layout, so both sources go through the same reader. Relative roots are taken
-    from the repository root.
+    GZ2 release layout, so they go through the same reader as the real release.
     """
-    root = Path(params.data.root) if params.data.root else None
-    if root is not None and not root.is_absolute():
-        root = (repo_root / root).resolve()
+    root = resolve_root(params.data.root, repo_root)
     if params.data.source == "synthetic":
         root = root or Path(work_dir) / "synthetic"
         synthetic.write_release(root, params.synthetic.n_galaxies, params.seed, params.synthetic.size, params.data.workers)
-        what = f"{params.synthetic.n_galaxies} built-in synthetic galaxies (seed {params.seed}) in GZ2 release layout at {root}"
+        catalogue = read_gz2_release(root, params.data.limit)
+        catalogue.source = f"synthetic ({params.synthetic.n_galaxies} built-in galaxies, seed {params.seed}, GZ2 release layout)"
+        return catalogue
+    return read_catalogue(params.data.source, root, params.data.limit, params.data.label_merge)
+
+
+def describe(catalogue: Catalogue) -> str:
+    """A few lines for the notebook: source, size, vote columns found, notes."""
+    lines = [f"source: {catalogue.source}", f"{len(catalogue.table)} galaxies with an image; {len(catalogue.rejects)} inputs rejected"]
+    if catalogue.vote_columns:
+        kinds = pd.Series([VOTE_COLUMN.match(c).group(1) for c in catalogue.vote_columns]).value_counts()
+        lines.append(f"{len(catalogue.vote_columns)} vote columns found: " + ", ".join(f"{n} _{k}" for k, n in kinds.items()))
     else:
-        what = f"GZ2 release layout (Hart et al. 2016 votes) at {root}"
-    return read_gz2_release(root, params.data.limit), what
-
-
-def _first_existing(root: Path, names: list[str]) -> Path:
-    for name in names:
-        if (root / name).exists():
-            return root / name
-    raise FileNotFoundError(f"none of {names} found in {root}")
+        lines.append("no vote columns: evaluation against votes will report none")
+    if "label" in catalogue.table:
+        lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in catalogue.table["label"].value_counts().items()))
+    return "\n".join(lines + catalogue.notes)
 
 
 def load_image(path: str | Path, size: int, crop_fraction: float) -> np.ndarray:
@@ -191,30 +349,51 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     _write_atomic(write, path)
 
 
-def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: float, workers: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _decode_into_store(table: pd.DataFrame, store_path: Path, size: int, crop_fraction: float, workers: int) -> tuple[pd.DataFrame, list]:
+    """Decode ``table.file_loc`` into ``store_path``; rows that fail leave the table and the store."""
+    scratch = store_path.with_name(store_path.stem + ".all.npy")
+    store, errors = build_image_store(list(table["file_loc"]), scratch, size, crop_fraction, workers)
+    bad = np.array([e is not None for e in errors], bool)
+    rejects = [_reject(i, f, e) for (i, f), e in zip(table[["id_str", "file_loc"]].itertuples(index=False), errors) if e]
+    _save_atomic(store_path, np.ascontiguousarray(store[~bad]))
+    del store
+    scratch.unlink()
+    return table.loc[~bad].reset_index(drop=True), rejects
+
+
+def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: float, workers: int = 0,
+            extra: list[Catalogue] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build ``catalog.parquet``, ``images.npy`` and ``rejects.csv`` in ``artifacts``.
 
     Images that cannot be decoded join the rejects and leave the catalogue and the store, so
-    row i of the store is always row i of the catalogue. Raises if no galaxy is left.
+    row i of the store is always row i of the catalogue. ``extra`` catalogues (unlabelled
+    training images) go to ``images_extra.npy``, their rejects marked as such. Raises if no
+    galaxy is left.
     """
     artifacts = Path(artifacts)
     artifacts.mkdir(parents=True, exist_ok=True)
-    table = catalogue.table
-    store_path = artifacts / "images.npy"
-    store, errors = build_image_store(list(table["file_loc"]), artifacts / "images.all.npy", size, crop_fraction, workers)
-    bad = np.array([e is not None for e in errors], bool)
-    rejects = pd.concat(
-        [catalogue.rejects, pd.DataFrame([_reject(i, f, e) for (i, f), e in zip(table[["id_str", "file_loc"]].itertuples(index=False), errors) if e])],
-        ignore_index=True,
-    )
-    if bad.all():
-        raise RuntimeError(f"no usable galaxies: all {len(table)} catalogued images failed to decode (see rejects.csv)")
-    _save_atomic(store_path, np.ascontiguousarray(store[~bad]))
-    (artifacts / "images.all.npy").unlink()
-    table = table.loc[~bad].reset_index(drop=True)
+    table, decode_rejects = _decode_into_store(catalogue.table, artifacts / "images.npy", size, crop_fraction, workers)
+    if table.empty:
+        raise RuntimeError(f"no usable galaxies: all {len(catalogue.table)} catalogued images failed to decode (see rejects.csv)")
+    rejects = [catalogue.rejects, pd.DataFrame(decode_rejects, columns=REJECT_COLUMNS)]
+    if extra:
+        extra_table = pd.concat([c.table[["id_str", "file_loc"]] for c in extra], ignore_index=True)
+        _, extra_rejects = _decode_into_store(extra_table, artifacts / "images_extra.npy", size, crop_fraction, workers)
+        for frame in [c.rejects for c in extra] + [pd.DataFrame(extra_rejects, columns=REJECT_COLUMNS)]:
+            rejects.append(frame.assign(reason="extra training image: " + frame["reason"]))
+    rejects = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) else catalogue.rejects
     _write_atomic(table.to_parquet, artifacts / "catalog.parquet", index=False)
     _write_atomic(rejects.to_csv, artifacts / "rejects.csv", index=False)
     return table, rejects
+
+
+def training_images(artifacts: Path) -> np.ndarray:
+    """The catalogue's image store plus, when 01 built one, the extra unlabelled images."""
+    images = np.load(Path(artifacts) / "images.npy", mmap_mode="r")
+    extra_path = Path(artifacts) / "images_extra.npy"
+    if not extra_path.exists():
+        return images
+    return np.concatenate([images, np.load(extra_path, mmap_mode="r")])
 
 
 def _write_atomic(writer, path: Path, **kwargs) -> None:

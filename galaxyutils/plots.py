@@ -96,3 +96,15 @@ def augmented_views(original: np.ndarray, views: np.ndarray, title: str) -> plt.
         ax.set_title(label, fontsize=8)
     figure.suptitle(title)
     return figure
+
+
+def vote_histograms(votes: pd.DataFrame) -> plt.Figure:
+    """Distribution of each key vote fraction (NaN left out)."""
+    n = len(votes.columns)
+    figure, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.4), squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], votes.columns):
+        ax.hist(votes[name].dropna(), bins=20, range=(0, 1), color="C0")
+        ax.set(title=name, xlabel="vote fraction")
+    axes[0, 0].set_ylabel("galaxies")
+    figure.tight_layout()
+    return figure

@@ -40,6 +40,7 @@ def test_truth_prefers_true_family_then_gz2_class():
     assert analysis.truth_labels(pd.DataFrame({"true_family": ["spiral"], "gz2_class": ["Ei"]}))[0] == "true_family"
     name, classes = analysis.truth_labels(pd.DataFrame({"gz2_class": ["Ei", "SBc", "Ser"]}))
     assert name == "coarse_gz2_class" and list(classes) == ["smooth", "barred_disc", "edge_on"]
+    assert analysis.truth_labels(pd.DataFrame({"label": ["spiral"], "gz2_class": ["Ei"]}))[0] == "label"
     assert analysis.truth_labels(pd.DataFrame({"id_str": ["1"]})) is None
 
 

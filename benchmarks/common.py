@@ -1,0 +1,32 @@
+"""Shared by the benchmark scripts: where results go and what machine made them."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_results(name: str, rows: list[dict], notes: str = "") -> str:
+    """Print a markdown table of ``rows`` and write it, with the machine, to results/NAME.{md,json}."""
+    RESULTS.mkdir(exist_ok=True)
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |" for r in rows]
+    info = machine()
+    text = f"# {name}\n\n{info['date']} on {info['cpu']} ({info['cores']} cores), {info['platform']}\n\n" + "\n".join(lines) + (f"\n\n{notes}\n" if notes else "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": info, "rows": rows, "notes": notes}, indent=2) + "\n")
+    print(text)
+    return text

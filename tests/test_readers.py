@@ -1,0 +1,109 @@
+"""Each published layout is read into the same catalogue contract (id_str, file_loc, GZ2 votes)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from galaxyutils import data, gz2
+
+KAGGLE_ROWS = """GalaxyID,Class1.1,Class1.2,Class1.3,Class2.1,Class2.2,Class3.1,Class3.2,Class4.1,Class4.2,Class5.1,Class5.2,Class5.3,Class5.4,Class6.1,Class6.2,Class7.1,Class7.2,Class7.3,Class8.1,Class8.2,Class8.3,Class8.4,Class8.5,Class8.6,Class8.7,Class9.1,Class9.2,Class9.3,Class10.1,Class10.2,Class10.3,Class11.1,Class11.2,Class11.3,Class11.4,Class11.5,Class11.6
+100008,0.383147,0.616853,0.000000,0.000000,0.616853,0.038452,0.578401,0.418398,0.198455,0.0,0.104752,0.512101,0.000000,0.054453,0.945547,0.201463,0.181684,0.000000,0.0,0.027227,0.000000,0.027227,0.000000,0.000000,0.0,0.000000,0.0,0.000000,0.279952,0.138445,0.000000,0.000000,0.092886,0.0,0.0,0.0,0.325512
+100023,0.327001,0.663777,0.009222,0.031178,0.632599,0.467370,0.165229,0.591328,0.041271,0.0,0.236781,0.160941,0.234877,0.189149,0.810851,0.000000,0.135082,0.191919,0.0,0.000000,0.140353,0.000000,0.048796,0.000000,0.0,0.012414,0.0,0.018764,0.000000,0.131378,0.459950,0.000000,0.591328,0.0,0.0,0.0,0.000000
+100053,0.765717,0.177352,0.056931,0.000000,0.177352,0.000000,0.177352,0.000000,0.177352,0.0,0.117790,0.059562,0.000000,0.000000,1.000000,0.000000,0.741864,0.023853,0.0,0.000000,0.000000,0.000000,0.000000,0.000000,0.0,0.000000,0.0,0.000000,0.000000,0.000000,0.000000,0.000000,0.000000,0.0,0.0,0.0,0.000000
+"""
+
+
+def _image(path, size=48, mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(path)))
+    Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8)).convert(mode).save(path)
+
+
+def test_kaggle_classes_become_gz2_answer_fractions(tmp_path):
+    (tmp_path / "training_solutions_rev1.csv").write_text(KAGGLE_ROWS)
+    for galaxy in ("100008", "100023"):
+        _image(tmp_path / "images_training_rev1" / f"{galaxy}.jpg")
+    assert data.detect_source(tmp_path) == "kaggle"
+    catalogue = data.read_catalogue("auto", tmp_path)
+    table = catalogue.table.set_index("id_str")
+    assert list(table.index) == ["100008", "100023"]
+    assert catalogue.rejects.reason.tolist() == ["image file missing"]  # 100053
+    smooth, bar = gz2.answer("t01", "a01").column(), gz2.answer("t03", "a06").column()
+    assert table.loc["100008", smooth] == pytest.approx(0.383147)
+    assert table.loc["100008", bar] == pytest.approx(0.038452 / (0.038452 + 0.578401))
+    # Nobody reached "edge-on bulge shape" for 100008: no fraction rather than a made-up one.
+    assert np.isnan(table.loc["100008", gz2.answer("t09", "a25").column()])
+    assert len(catalogue.vote_columns) == 37
+
+
+def test_willett_table_with_gz2class_and_extra_ids(tmp_path):
+    stems = [a.stem for a in gz2.answers()]
+    rows = pd.DataFrame({"dr7objid": ["587722981742084144", "587722981741363294"], "dr8objid": ["1237645", "1237646"],
+                         "specobjid": ["299", "300"], "gz2class": ["Sc2m", "Ei"]})
+    for stem in stems:
+        rows[f"{stem}_debiased"] = 0.5
+    rows.to_csv(tmp_path / "zoo2MainSpecz.csv", index=False)
+    pd.DataFrame({"objid": rows.dr7objid, "sample": "original", "asset_id": [16, 17]}).to_csv(tmp_path / "gz2_filename_mapping.csv", index=False)
+    for asset in (16, 17):
+        _image(tmp_path / "images_gz2" / "images" / f"{asset}.jpg")
+    assert data.detect_source(tmp_path) == "gz2"
+    catalogue = data.read_catalogue("auto", tmp_path)
+    assert list(catalogue.table.gz2_class) == ["Sc2m", "Ei"]
+    assert catalogue.table.dr8objid.tolist() == ["1237645", "1237646"]  # long ids stay exact strings
+    assert catalogue.source == "gz2 (zoo2MainSpecz.csv)"
+
+
+def test_nan_and_text_votes_are_kept_and_reported(tmp_path):
+    column = gz2.answer("t01", "a01").column()
+    pd.DataFrame({"dr7objid": ["1", "2", "3"], column: [0.5, None, "n/a"]}).to_csv(tmp_path / "gz2_hart16.csv", index=False)
+    pd.DataFrame({"objid": ["1", "2", "3"], "sample": "x", "asset_id": [1, 2, 3]}).to_csv(tmp_path / "gz2_filename_mapping.csv", index=False)
+    for asset in (1, 2, 3):
+        _image(tmp_path / "images" / f"{asset}.jpg")
+    catalogue = data.read_gz2_release(tmp_path)
+    assert len(catalogue.table) == 3 and catalogue.table[column].isna().sum() == 2
+    assert "2 galaxies have NaN in some vote column" in data.describe(catalogue)
+
+
+def test_plain_folder_records_non_images_and_duplicate_ids(tmp_path):
+    _image(tmp_path / "a.jpg")
+    _image(tmp_path / "a.png")
+    _image(tmp_path / "b.jpeg", mode="L")
+    (tmp_path / "notes.txt").write_text("observing log")
+    assert data.detect_source(tmp_path) == "folder"
+    catalogue = data.read_catalogue("auto", tmp_path)
+    assert catalogue.table.id_str.tolist() == ["a", "b"]
+    reasons = dict(zip(catalogue.rejects.file.map(lambda f: f.rsplit("/", 1)[-1]), catalogue.rejects.reason))
+    assert reasons["notes.txt"] == "not an image file"
+    assert "duplicate id" in catalogue.rejects.set_index("id_str").loc["a", "reason"]
+    assert "no vote columns" in data.describe(catalogue)
+
+
+def test_labelled_folder_detects_id_and_class_columns(tmp_path):
+    for objid in ("587722981742084144", "587722981741363294", "587722981741363295"):
+        _image(tmp_path / "images" / f"{objid}.jpeg")
+    pd.DataFrame({"OBJID": ["587722981742084144", "587722981741363294", "587722981741363296"], "CLASS": ["1", "2", "0"],
+                  "class_name": ["spiral_clockwise", "spiral_anticlockwise", "elliptical"]}).to_csv(tmp_path / "labels.csv", index=False)
+    assert data.detect_source(tmp_path) == "labelled_folder"
+    catalogue = data.read_catalogue("auto", tmp_path, label_merge={"spiral_clockwise": "spiral", "spiral_anticlockwise": "spiral"})
+    assert catalogue.table.label.tolist() == ["spiral", "spiral"]
+    assert sorted(catalogue.rejects.reason) == ["image file missing", "image without catalogue row"]
+
+
+def test_missing_root_and_missing_files_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.read_catalogue("auto", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="no GZ2 vote table in"):
+        data.read_gz2_release(tmp_path)
+
+
+def test_real_gz1_sample_as_a_labelled_folder(shared_data):
+    catalogue = data.read_catalogue("auto", shared_data / "gz1_sample", label_merge={"spiral_clockwise": "spiral", "spiral_anticlockwise": "spiral"})
+    assert len(catalogue.table) == 3325 and catalogue.rejects.empty
+    counts = catalogue.table.label.value_counts()
+    assert counts["elliptical"] == 2319 and counts["spiral"] == 206 + 218 and counts["edge_on"] == 497
+
+
+def test_real_kaggle_images_as_a_plain_folder(shared_data):
+    catalogue = data.read_catalogue("folder", shared_data / "kaggle_sample" / "images_training_rev1")
+    assert len(catalogue.table) == 1000 and catalogue.rejects.empty
