@@ -7,7 +7,7 @@ def test_smoke_profile_resolves_with_its_values():
     params = config.resolve("smoke")
     assert params.profile == "smoke"
     assert params.data.source == "synthetic"
-    assert params.train.epochs == 3
+    assert params.train.epochs == 4
 
 
 def test_dotted_overrides_are_typed_and_applied():

@@ -25,13 +25,14 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_records_real_numbers(smoke_run):
     run_dir, _ = smoke_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["n_galaxies"] == 160 and metrics["n_rejects"] == 0
-    assert 2 <= metrics["n_clusters"] <= 12
-    assert 0.0 <= metrics["noise_fraction"] <= 0.8
+    assert metrics["n_galaxies"] == 320 and metrics["n_rejects"] == 0
+    assert 2 <= metrics["n_clusters"] <= 16
+    assert 0.0 <= metrics["noise_fraction"] <= 0.6
     assert metrics["truth"] == "true_family"
-    # Four visibly different families: the clusters must find them far above chance (ARI 0).
-    assert metrics["ari"] >= 0.15 and metrics["v_measure"] >= 0.3
-    assert metrics["evaluation"]["simclr"]["knn_balanced_accuracy"] >= 0.6
+    # Eight synthetic families: clusters and neighbours must find them far above chance
+    # (ARI 0, balanced accuracy 1/8); measured 0.38, 0.58 and 0.73 on this machine.
+    assert metrics["ari"] >= 0.2 and metrics["v_measure"] >= 0.35
+    assert metrics["evaluation"]["simclr"]["knn_balanced_accuracy"] >= 0.5
     for embedding in ("simclr", "raw_pixels", "random_init"):
         scores = metrics["evaluation"][embedding]
         assert set(scores["clusters"]) >= {"ari", "ami", "v_measure", "homogeneity", "completeness", "noise_fraction", "n_clusters"}
@@ -51,7 +52,7 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     assert list(clusters.id_str) == list(catalog.id_str) == list(umap.id_str)
     assert {"cluster", "probability", "outlier_score"} <= set(clusters.columns)
     figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
-    assert {"01_examples", "02_training", "04_pca_variance", "05_umap_clusters", "06_cluster_votes"} <= figures
+    assert {"01_examples", "01_synthetic_vs_real", "02_training", "04_pca_variance", "05_umap_clusters", "06_cluster_votes"} <= figures
     assert (run_dir / "tables" / "evaluation.csv").exists() and (run_dir / "tables" / "evaluation.tex").exists()
 
 
