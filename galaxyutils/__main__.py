@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-dir", type=Path, help="run folder (default: runs/<profile>)")
     run.add_argument("--resume", action="store_true", help="skip stages already finished with the same parameters")
     run.add_argument("--publish", type=Path, metavar="DIR", help="copy the run's figures into DIR afterwards")
+    train = commands.add_parser("train", help="train SimCLR for an existing run folder (the entry point torchrun starts per GPU)")
+    train.add_argument("--run-dir", type=Path, required=True)
     download = commands.add_parser("download", help="fetch a public data release")
     download.add_argument("dataset", choices=["gz2"], help="gz2: Galaxy Zoo 2 images (Zenodo 3565489), filename mapping, Hart+16 votes")
     download.add_argument("--to", type=Path, required=True, help="destination folder, e.g. data/gz2")
@@ -26,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "download":
         return _download(args)
+    if args.command == "train":
+        from .train import train_run
+
+        train_run(args.run_dir)
+        return 0
 
     try:
         params = config.resolve(args.profile, args.overrides)

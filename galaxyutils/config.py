@@ -40,8 +40,9 @@ class DataParams(_Section):
 
 
 class SyntheticParams(_Section):
-    n_galaxies: int = Field(2000, ge=8)
-    size: int = Field(424, ge=64, description="Side of the generated JPEGs, as in the GZ2 release.")
+    n_galaxies: int = Field(2000, ge=8, description="Galaxies to generate, the eight families in equal shares.")
+    size: int = Field(256, ge=64, description="Side of the generated JPEGs (the GZ2 release has 424; the galaxy fills the same fraction).")
+    compare_with: str | None = Field("../shared/data/gz2_sample", description="Real GZ2 release folder to show beside the synthetic galaxies, when present.")
 
 
 class AugmentParams(_Section):
@@ -70,13 +71,18 @@ class TrainParams(_Section):
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(1e-4, ge=0.0)
     temperature: float = Field(0.2, gt=0.0)
+    tau_plus: float = Field(0.0, ge=0.0, lt=1.0, description="Debiased contrastive loss (Chuang et al. 2020) with this same-class prior; 0 is plain NT-Xent.")
+    optimizer: Literal["adamw", "lars"] = Field("adamw", description="LARS for very large batches (You et al. 2017).")
     warmup_epochs: int = Field(1, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 means one per core.")
+    processes: int = Field(1, ge=1, description="Data-parallel processes (GPUs) launched with torchrun; negatives span all of them.")
+    compile: bool = Field(False, description="torch.compile the model (CUDA; worth it for long runs).")
 
 
 class EmbedParams(_Section):
     batch_size: int = Field(256, ge=1)
+    tta: bool = Field(False, description="Average the embedding over the 8 rotations by 90 degrees and flips.")
     raw_pixel_size: int = Field(32, ge=4, description="Images are downsampled to this side for the raw-pixel baseline.")
 
 

@@ -11,10 +11,21 @@ from .model import SimCLRModel
 
 
 @torch.no_grad()
-def encode(model: SimCLRModel, images: np.ndarray, batch_size: int = 256, device: torch.device | str = "cpu") -> np.ndarray:
-    """Backbone features of uint8 ``images`` in eval mode: float32 N x D, in input order."""
+def encode(model: SimCLRModel, images: np.ndarray, batch_size: int = 256, device: torch.device | str = "cpu", tta: bool = False) -> np.ndarray:
+    """Backbone features of uint8 ``images`` in eval mode: float32 N x D, in input order.
+
+    With ``tta`` each galaxy's features are averaged over its 8 orientations (rotations by 90
+    degrees, with and without a flip): a galaxy has no preferred orientation on the sky.
+    """
     model.eval().to(device)
-    chunks = [model.encode(to_tensor(images[start : start + batch_size], device)).float().cpu() for start in range(0, len(images), batch_size)]
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = to_tensor(images[start : start + batch_size], device)
+        if tta:
+            views = [torch.rot90(b, k, dims=(2, 3)) for b in (batch, batch.flip(3)) for k in range(4)]
+            chunks.append(torch.stack([model.encode(v).float() for v in views]).mean(0).cpu())
+        else:
+            chunks.append(model.encode(batch).float().cpu())
     return torch.cat(chunks).numpy().astype(np.float32)
 
 

@@ -78,6 +78,11 @@ class Run:
         return cls(root, params)
 
     @classmethod
+    def load(cls, run_dir: str | Path) -> "Run":
+        """An existing run folder, whatever its profile."""
+        return cls(Path(run_dir), config.load_params(Path(run_dir) / "params.yaml"))
+
+    @classmethod
     def create(cls, root: Path, params: config.Params) -> "Run":
         run = cls(root, params)
         _write_text(run.root / "params.yaml", params.to_yaml())

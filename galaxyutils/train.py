@@ -1,22 +1,30 @@
-"""02_simclr_train: contrastive training on the image store, checkpointed every epoch."""
+"""02_simclr_train: contrastive training on the image store, checkpointed every epoch.
+
+One process trains on the CPU or one GPU; ``train.processes`` > 1 launches torchrun with
+DistributedDataParallel, each rank taking a slice of every global batch and the loss gathering
+the projections of all ranks, so negatives span the global batch.
+"""
 
 from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .augment import GalaxyAugment, to_tensor
 from .config import Params
-from .model import SimCLRModel, nt_xent_loss
+from .model import SimCLRModel, contrastive_loss
 
-LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "galaxies_per_s", "seconds"]
+LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "galaxies_per_s", "augment_share", "seconds"]
 
 
 def select_device(name: str = "auto", threads: int = 0) -> torch.device:
@@ -24,6 +32,8 @@ def select_device(name: str = "auto", threads: int = 0) -> torch.device:
     torch.set_num_threads(threads or os.cpu_count() or 1)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if dist.is_initialized() and name == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device(name)
 
 
@@ -38,6 +48,32 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
 def embedding_std(z: torch.Tensor) -> float:
     """Mean per-dimension std of L2-normalised projections: ~1/sqrt(d) when healthy, 0 when collapsed."""
     return torch.nn.functional.normalize(z.detach().float(), dim=1).std(dim=0).mean().item()
+
+
+class LARS(torch.optim.Optimizer):
+    """SGD with momentum and layer-wise adaptive rate scaling (You et al. 2017), as SimCLR used
+    for batches of thousands. Written here because torch has none and the implementations that
+    exist come inside whole frameworks; biases and norm layers are not adapted or decayed."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9, trust_coefficient: float = 0.001):
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, trust_coefficient=trust_coefficient))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if p.ndim > 1:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                    weight_norm, grad_norm = torch.norm(p), torch.norm(grad)
+                    trust = torch.where((weight_norm > 0) & (grad_norm > 0), group["trust_coefficient"] * weight_norm / grad_norm, torch.ones_like(weight_norm))
+                    grad = grad.mul(trust)
+                state = self.state[p]
+                buffer = state.setdefault("momentum_buffer", torch.zeros_like(p))
+                buffer.mul_(group["momentum"]).add_(grad)
+                p.add_(buffer, alpha=-group["lr"])
 
 
 def save_checkpoint(path: Path, **state) -> None:
@@ -56,19 +92,32 @@ def build_model(params: Params, device: torch.device) -> SimCLRModel:
     return SimCLRModel(params.model).to(device)
 
 
+def _rank_and_world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
 def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_path: Path) -> tuple[SimCLRModel, pd.DataFrame]:
     """Train SimCLR on uint8 ``images`` (N x S x S x 3), resuming from ``checkpoint_dir/last.pt``.
 
-    Every epoch's shuffling and augmentation draws are seeded from (seed, epoch), so training
-    resumed after a kill follows the same path as one that never stopped.
+    Every epoch's shuffling and augmentation draws are seeded from (seed, epoch, rank), so
+    training resumed after a kill follows the same path as one that never stopped.
     """
     p = params.train
+    rank, world = _rank_and_world()
     device = select_device(p.device, p.threads)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     model = build_model(params, device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
+    forward = torch.compile(trained) if p.compile else trained
     augment = GalaxyAugment(params.augment, images.shape[1]).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    batch_size = min(p.batch_size, len(images))
+    if p.optimizer == "lars":
+        optimizer = LARS(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    batch_size = min(p.batch_size, len(images)) // world * world
     steps_per_epoch = len(images) // batch_size
     total_steps = steps_per_epoch * p.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, p.warmup_epochs * steps_per_epoch, total_steps))
@@ -83,23 +132,30 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
         start_epoch = int(state["epoch"])
         log = pd.read_csv(log_path).iloc[:start_epoch] if log_path.exists() else log
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
     for epoch in range(start_epoch, p.epochs):
-        model.train()
+        trained.train()
         generator = torch.Generator().manual_seed(params.seed * 100_003 + epoch)
-        torch.manual_seed(params.seed * 100_003 + epoch)
+        torch.manual_seed(params.seed * 100_003 + epoch * 1_009 + rank)
         order = torch.randperm(len(images), generator=generator).numpy()
-        losses, stds, started = [], [], time.perf_counter()
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{p.epochs}", leave=False)
+        losses, stds, augment_seconds, started = [], [], 0.0, time.perf_counter()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{p.epochs}", leave=False, disable=rank > 0)
         for step in bar:
-            # Sorted indices read the memory-mapped store sequentially; the batch is shuffled anyway.
-            index = np.sort(order[step * batch_size : (step + 1) * batch_size])
+            # This rank's slice of the global batch; sorted indices read the memory-mapped store
+            # sequentially, and the batch order does not matter to the loss.
+            index = np.sort(order[step * batch_size : (step + 1) * batch_size][rank::world])
             batch = to_tensor(images[index], device)
+            tick = time.perf_counter()
             with torch.no_grad():
                 view1, view2 = augment(batch), augment(batch)
+                if cuda:
+                    view1, view2 = view1.contiguous(memory_format=torch.channels_last), view2.contiguous(memory_format=torch.channels_last)
+            if cuda:
+                torch.cuda.synchronize()
+            augment_seconds += time.perf_counter() - tick
             with autocast:
-                z1, z2 = model(view1), model(view2)
-                loss = nt_xent_loss(z1.float(), z2.float(), p.temperature)
+                z1, z2 = forward(view1), forward(view2)
+            loss = contrastive_loss(z1.float(), z2.float(), p.temperature, p.tau_plus)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -108,12 +164,41 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
             stds.append(embedding_std(z1))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         seconds = time.perf_counter() - started
-        log.loc[len(log)] = [epoch + 1, float(np.mean(losses)), schedule.get_last_lr()[0], float(np.mean(stds)), steps_per_epoch * batch_size / seconds, seconds]
-        log.to_csv(log_path.with_name(log_path.name + ".tmp"), index=False)
-        os.replace(log_path.with_name(log_path.name + ".tmp"), log_path)
-        save_checkpoint(
-            last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1
-        )
-        print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
-              f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s", flush=True)
+        log.loc[len(log)] = [epoch + 1, float(np.mean(losses)), schedule.get_last_lr()[0], float(np.mean(stds)),
+                             steps_per_epoch * batch_size / seconds, augment_seconds / seconds, seconds]
+        if rank == 0:
+            log.to_csv(log_path.with_name(log_path.name + ".tmp"), index=False)
+            os.replace(log_path.with_name(log_path.name + ".tmp"), log_path)
+            save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1)
+            print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
+                  f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time", flush=True)
+        if world > 1:
+            dist.barrier()  # no rank starts the next epoch before rank 0 has written the checkpoint
     return model, log
+
+
+def train_run(run_dir: Path) -> None:
+    """Train the run in ``run_dir`` (its params.yaml and image store); torchrun's entry point."""
+    from .data import training_images
+    from .pipeline import Run
+
+    run = Run.load(run_dir)
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() and run.params.train.device != "cpu" else "gloo")
+    try:
+        train_simclr(training_images(run.artifacts), run.params, run.path("checkpoints"), run.path("train_log.csv"))
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+
+
+def launch(run, images: np.ndarray) -> pd.DataFrame:
+    """Train in this process, or with torchrun when ``train.processes`` > 1; returns the log."""
+    params = run.params
+    if params.train.processes == 1:
+        return train_simclr(images, params, run.path("checkpoints"), run.path("train_log.csv"))[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={params.train.processes}",
+               "-m", "galaxyutils", "train", "--run-dir", str(run.root)]
+    subprocess.run(command, check=True)
+    return pd.read_csv(run.path("train_log.csv"))

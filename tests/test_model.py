@@ -51,3 +51,54 @@ def test_astro_preset_keeps_colour_and_rotation_is_free():
     assert params.saturation == params.hue == params.grayscale_p == 0.0 and params.rotation
     simclr = augment.preset("simclr", grayscale_p=0.5)
     assert simclr.grayscale_p == 0.5 and simclr.hue > 0
+
+
+def _debiased_double_loop(z1, z2, temperature, tau_plus):
+    z = np.concatenate([z1, z2])
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(z1)
+    total = 0.0
+    for i in range(2 * n):
+        positive_index = (i + n) % (2 * n)
+        positive = np.exp(z[i] @ z[positive_index] / temperature)
+        negatives = [np.exp(z[i] @ z[k] / temperature) for k in range(2 * n) if k not in (i, positive_index)]
+        estimate = (sum(negatives) - tau_plus * len(negatives) * positive) / (1 - tau_plus)
+        estimate = max(estimate, len(negatives) * np.exp(-1 / temperature))
+        total += -np.log(positive / (positive + estimate))
+    return total / (2 * n)
+
+
+def test_debiased_loss_matches_its_formula_and_reduces_to_nt_xent():
+    from galaxyutils.model import debiased_contrastive_loss
+
+    rng = np.random.default_rng(1)
+    z1, z2 = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    for tau_plus in (0.05, 0.2):
+        loss = debiased_contrastive_loss(torch.tensor(z1), torch.tensor(z2), 0.5, tau_plus).item()
+        assert np.isclose(loss, _debiased_double_loop(z1, z2, 0.5, tau_plus), rtol=1e-6)
+    plain = debiased_contrastive_loss(torch.tensor(z1), torch.tensor(z2), 0.5, 0.0).item()
+    assert np.isclose(plain, nt_xent_loss(torch.tensor(z1), torch.tensor(z2), 0.5).item(), rtol=1e-6)
+
+
+def test_rotation_is_free_and_views_of_a_galaxy_are_rotated_copies():
+    # A bar along x: the astro preset's views must come out at many angles, not only 0 and 90.
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[14:18, 4:28] = 255
+    params = augment.preset("astro", crop_scale=(1.0, 1.0), blur_sigma=(0.1, 0.1), noise_std=0.0, brightness=0.0, contrast=0.0)
+    views = augment.sample_views(params, image, n=24, seed=0).astype(float).sum(axis=3)
+    angles = []
+    for view in views:
+        y, x = np.nonzero(view > view.max() / 2)
+        cov = np.cov(np.stack([x - x.mean(), y - y.mean()]))
+        angles.append(np.degrees(np.arctan2(*np.linalg.eigh(cov)[1][:, -1][::-1])) % 180)
+    assert len({round(a / 15) for a in angles}) >= 6  # orientations spread over 0-180 degrees
+
+
+def test_tta_embedding_is_invariant_to_90_degree_rotations():
+    from galaxyutils.embed import encode
+
+    model = SimCLRModel(ModelParams()).eval()
+    images = (np.random.default_rng(0).random((3, 32, 32, 3)) * 255).astype(np.uint8)
+    rotated = np.ascontiguousarray(np.rot90(images, 1, axes=(1, 2)))
+    assert np.allclose(encode(model, images, tta=True), encode(model, rotated, tta=True), atol=1e-4)
+    assert not np.allclose(encode(model, images), encode(model, rotated), atol=1e-4)

@@ -29,3 +29,13 @@ def test_training_log_and_schedule(tmp_path):
     assert np.isfinite(log.loss).all() and (log.embedding_std > 0).all()
     assert log.lr.iloc[-1] < 1e-6  # cosine decays to zero at the end
     assert train.warmup_cosine(0, 10, 100) == 0.1 and train.warmup_cosine(9, 10, 100) == 1.0
+
+
+def test_lars_and_debiased_options_train(tmp_path):
+    images = (np.random.default_rng(2).random((16, 16, 16, 3)) * 255).astype(np.uint8)
+    params = config.resolve("smoke", ["train.epochs=1", "train.batch_size=8", "train.optimizer=lars", "train.lr=0.3", "train.tau_plus=0.1", "train.threads=1"])
+    before = train.build_model(params, torch.device("cpu")).state_dict()
+    model, log = train.train_simclr(images, params, tmp_path / "d", tmp_path / "d.csv")
+    assert np.isfinite(log.loss).all() and 0 <= log.augment_share.iloc[0] <= 1
+    changed = [name for name, value in model.state_dict().items() if value.dtype.is_floating_point and not torch.equal(value, before[name])]
+    assert any("conv1" in name for name in changed)
