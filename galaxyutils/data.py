@@ -118,7 +118,7 @@ def read_gz2_release(root: Path, limit: int | None = None) -> Catalogue:
     id_column = "dr7objid" if "dr7objid" in header else "objid"
     votes = pd.read_csv(catalogue_path, dtype={id_column: str, "specobjid": str, "dr8objid": str}, nrows=limit)
     votes = votes.rename(columns={"gz2class": "gz2_class"})
-    votes.insert(0, "id_str", votes[id_column].str.strip())
+    votes = pd.concat([votes[id_column].str.strip().rename("id_str"), votes], axis=1)
     rejects: list = []
     votes = _drop_duplicates(votes, catalogue_path.name, rejects)
 
@@ -147,7 +147,7 @@ def read_kaggle(root: Path, limit: int | None = None) -> Catalogue:
     catalogue_path = _first_existing(root, [KAGGLE_CATALOGUE, KAGGLE_CATALOGUE + ".gz"], "Kaggle solutions table")
     image_dir = _image_dir(root, ("images_training_rev1", "images"))
     table = pd.read_csv(catalogue_path, dtype={"GalaxyID": str}, nrows=limit)
-    table.insert(0, "id_str", table["GalaxyID"].str.strip())
+    table = pd.concat([table["GalaxyID"].str.strip().rename("id_str"), table], axis=1)
     rejects: list = []
     table = _drop_duplicates(table, catalogue_path.name, rejects)
     for task, question in gz2.decision_tree().items():
@@ -276,13 +276,15 @@ def load_image(path: str | Path, size: int, crop_fraction: float) -> np.ndarray:
     with Image.open(path) as image:
         needed = math.ceil(size / crop_fraction)
         image.draft("RGB", (needed, needed))
-        image = image.convert("RGB")
-        width, height = image.size
-        side = min(width, height) * crop_fraction
-        left, top = (width - side) / 2, (height - side) / 2
-        return np.asarray(
-            image.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side), reducing_gap=2.0)
-        )
+        return _crop_resize(image, size, crop_fraction)
+
+
+def _crop_resize(image: Image.Image, size: int, crop_fraction: float) -> np.ndarray:
+    image = image.convert("RGB")
+    width, height = image.size
+    side = min(width, height) * crop_fraction
+    left, top = (width - side) / 2, (height - side) / 2
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side), reducing_gap=2.0))
 
 
 def _load_chunk(args: tuple[list[str], int, float]) -> tuple[np.ndarray, list[str | None]]:
@@ -400,3 +402,28 @@ def _write_atomic(writer, path: Path, **kwargs) -> None:
     tmp = path.with_name(path.name + ".tmp")
     writer(tmp, **kwargs)
     os.replace(tmp, path)
+
+
+def synthetic_comparison(params: Params, repo_root: Path, per_family: int = 4):
+    """The figure that judges the synthetic galaxies' realism: each family beside real GZ2
+    galaxies of the same kind from ``synthetic.compare_with`` (left out when absent)."""
+    from . import plots
+
+    size, crop = params.data.image_size, params.data.crop_fraction
+    rendered = {}
+    for family in synthetic.FAMILIES:
+        drawn = [synthetic.sample_parameters(family, np.random.default_rng(params.seed * 1000 + k)) for k in range(per_family)]
+        images = [synthetic.render(p, params.synthetic.size, params.seed * 1000 + k) for k, p in enumerate(drawn)]
+        rendered[family] = [_crop_resize(Image.fromarray(image), size, crop) for image in images]
+    real, labels = {}, {}
+    root = resolve_root(params.synthetic.compare_with, repo_root)
+    if root is not None and root.is_dir():
+        catalog = read_gz2_release(root).table
+        rng = np.random.default_rng(params.seed)
+        for family in synthetic.FAMILIES:
+            members = catalog[synthetic.real_counterparts(catalog, family).to_numpy()]
+            chosen = members.iloc[rng.permutation(len(members))[:per_family]]
+            real[family] = [load_image(path, size, crop) for path in chosen.file_loc]
+            kind, name = synthetic.REAL_COUNTERPART[family]
+            labels[family] = f"{name} (n={len(members)})"
+    return plots.synthetic_vs_real(rendered, real, labels)

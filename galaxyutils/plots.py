@@ -108,3 +108,26 @@ def vote_histograms(votes: pd.DataFrame) -> plt.Figure:
     axes[0, 0].set_ylabel("galaxies")
     figure.tight_layout()
     return figure
+
+
+def synthetic_vs_real(synthetic_images: dict[str, list[np.ndarray]], real_images: dict[str, list[np.ndarray]], real_label: dict[str, str]) -> plt.Figure:
+    """Per family, synthetic examples (left) beside real GZ2 galaxies of the same kind (right)."""
+    families = list(synthetic_images)
+    n_synthetic = max(len(v) for v in synthetic_images.values())
+    n_real = max([len(v) for v in real_images.values()] + [0])
+    columns = n_synthetic + n_real
+    figure, axes = plt.subplots(len(families), columns, figsize=(1.3 * columns, 1.35 * len(families)), squeeze=False)
+    for row, family in enumerate(families):
+        images = list(synthetic_images[family]) + [None] * (n_synthetic - len(synthetic_images[family])) + list(real_images.get(family, []))
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([]), ax.set_yticks([])
+            if col < len(images) and images[col] is not None:
+                ax.imshow(images[col])
+            if col >= n_synthetic:
+                for spine in ax.spines.values():
+                    spine.set_color("C3")
+        axes[row, 0].set_ylabel(family.replace("_", " "), fontsize=8)
+        if n_real:
+            axes[row, n_synthetic].set_title(f"real: {real_label[family]}", fontsize=7, color="C3", loc="left")
+    figure.tight_layout()
+    return figure
