@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import hdbscan
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
@@ -28,6 +31,14 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         self.cluster_selection_method = cluster_selection_method
         self.random_state = random_state
 
+    @classmethod
+    def from_params(cls, params, **setting) -> "EmbeddingClusterer":
+        """From a run's :class:`Params`; ``setting`` overrides the HDBSCAN parameters (e.g. the
+        sweep's choice)."""
+        h = params.hdbscan
+        chosen = {"min_cluster_size": h.min_cluster_size, "min_samples": h.min_samples, "cluster_selection_method": h.cluster_selection_method, **setting}
+        return cls(params.pca.variance, params.pca.max_components, random_state=params.seed, **chosen)
+
     def fit(self, X: np.ndarray, y=None) -> "EmbeddingClusterer":
         X = normalize(np.asarray(X, dtype=np.float64))
         full = PCA(n_components=min(self.max_components, *X.shape), random_state=self.random_state).fit(X)
@@ -35,16 +46,17 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         cumulative = np.cumsum(full.explained_variance_ratio_)
         self.n_components_ = int(min(np.searchsorted(cumulative, self.variance) + 1, len(cumulative)))
         self.reduced_ = full.transform(X)[:, : self.n_components_]
-        self.clusterer_ = hdbscan.HDBSCAN(
-            min_cluster_size=self.min_cluster_size,
-            min_samples=self.min_samples,
-            cluster_selection_method=self.cluster_selection_method,
-            prediction_data=False,
-        ).fit(self.reduced_)
+        self.clusterer_ = _hdbscan(self.min_cluster_size, self.min_samples, self.cluster_selection_method).fit(self.reduced_)
         self.labels_ = self.clusterer_.labels_
         self.probabilities_ = self.clusterer_.probabilities_
         self.outlier_scores_ = self.clusterer_.outlier_scores_
         return self
+
+    def exemplar_indices(self) -> dict[int, np.ndarray]:
+        """Per cluster, the rows of the galaxies HDBSCAN takes as its exemplars (the cluster's
+        densest core)."""
+        lookup = {row.tobytes(): i for i, row in enumerate(self.reduced_)}
+        return {cluster: np.array([lookup[row.tobytes()] for row in points]) for cluster, points in enumerate(self.clusterer_.exemplars_)}
 
     @property
     def n_clusters_(self) -> int:
@@ -53,3 +65,49 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
     @property
     def noise_fraction_(self) -> float:
         return float(np.mean(self.labels_ == -1))
+
+
+def _hdbscan(min_cluster_size: int, min_samples: int | None, method: str) -> hdbscan.HDBSCAN:
+    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method,
+                           gen_min_span_tree=True, prediction_data=True)
+
+
+def sweep(reduced: np.ndarray, min_cluster_sizes: list[int], min_samples: list[int | None], methods: list[str]) -> pd.DataFrame:
+    """Fit HDBSCAN for every combination; score each by DBCV (relative validity, Moulavi et al.
+    2014: density separation against density sparseness, -1 to 1) and noise fraction. No label
+    is used."""
+    rows = []
+    for size, samples, method in itertools.product(min_cluster_sizes, min_samples, methods):
+        fitted = _hdbscan(size, samples, method).fit(reduced)
+        n_clusters = int(fitted.labels_.max() + 1)
+        rows.append({"min_cluster_size": size, "min_samples": samples, "cluster_selection_method": method, "n_clusters": n_clusters,
+                     "noise_fraction": float(np.mean(fitted.labels_ == -1)),
+                     "dbcv": float(fitted.relative_validity_) if n_clusters >= 2 else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def choose(table: pd.DataFrame, max_noise: float) -> tuple[dict, str]:
+    """The setting with the best DBCV among those with at least two clusters and at most
+    ``max_noise`` noise; the settings and a sentence saying why."""
+    eligible = table[(table.n_clusters >= 2) & (table.noise_fraction <= max_noise)]
+    if len(eligible):
+        best = eligible.loc[eligible.dbcv.idxmax()]
+        why = f"highest DBCV ({best.dbcv:.3f}) among the {len(eligible)} of {len(table)} settings with >= 2 clusters and <= {max_noise:.0%} noise"
+    elif (table.n_clusters >= 2).any():
+        candidates = table[table.n_clusters >= 2]
+        best = candidates.loc[candidates.noise_fraction.idxmin()]
+        why = f"no setting kept noise <= {max_noise:.0%}; least noise ({best.noise_fraction:.0%}) among those with >= 2 clusters"
+    else:
+        best = table.iloc[0]
+        why = "no setting found two clusters; the first of the grid is kept"
+    samples = best.min_samples
+    setting = {"min_cluster_size": int(best.min_cluster_size), "min_samples": None if pd.isna(samples) else int(samples),
+               "cluster_selection_method": str(best.cluster_selection_method)}
+    return setting, why
+
+
+def sweep_grid(params) -> tuple[list[int], list[int | None], list[str]]:
+    """The grid of ``params.hdbscan`` (a :class:`HDBSCANParams`), defaults filled in."""
+    sizes = params.sweep_min_cluster_size or sorted({max(2, params.min_cluster_size // 2), params.min_cluster_size, 2 * params.min_cluster_size})
+    samples = [params.min_samples] + [s for s in params.sweep_min_samples if s != params.min_samples]
+    return sizes, samples, list(params.sweep_selection)

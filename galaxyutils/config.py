@@ -95,6 +95,11 @@ class HDBSCANParams(_Section):
     min_cluster_size: int = Field(20, ge=2)
     min_samples: int | None = Field(None, ge=1)
     cluster_selection_method: Literal["eom", "leaf"] = "eom"
+    sweep: bool = Field(True, description="Try a grid around these settings and keep the best by DBCV (relative validity) within max_noise.")
+    sweep_min_cluster_size: list[int] = Field(default_factory=list, description="Grid; empty: 0.5x, 1x and 2x min_cluster_size.")
+    sweep_min_samples: list[int] = Field(default_factory=lambda: [1, 5], description="Grid, besides min_samples = min_cluster_size (HDBSCAN's default).")
+    sweep_selection: list[Literal["eom", "leaf"]] = Field(default_factory=lambda: ["eom", "leaf"])
+    max_noise: float = Field(0.5, gt=0.0, le=1.0, description="Settings leaving more of the galaxies as noise are not chosen.")
 
 
 class UMAPParams(_Section):

@@ -131,3 +131,82 @@ def synthetic_vs_real(synthetic_images: dict[str, list[np.ndarray]], real_images
             axes[row, n_synthetic].set_title(f"real: {real_label[family]}", fontsize=7, color="C3", loc="left")
     figure.tight_layout()
     return figure
+
+
+def hdbscan_sweep(table: pd.DataFrame, chosen: dict) -> plt.Figure:
+    """DBCV against noise fraction for every setting tried; the chosen one circled."""
+    figure, ax = plt.subplots(figsize=(6, 4))
+    for method, marker in (("eom", "o"), ("leaf", "s")):
+        rows = table[table.cluster_selection_method == method]
+        points = ax.scatter(rows.noise_fraction, rows.dbcv, c=rows.min_cluster_size, marker=marker, cmap="viridis", label=method)
+    pick = table[(table.min_cluster_size == chosen["min_cluster_size"]) & (table.cluster_selection_method == chosen["cluster_selection_method"])
+                 & (table.min_samples.fillna(-1) == (chosen["min_samples"] if chosen["min_samples"] is not None else -1))]
+    ax.scatter(pick.noise_fraction, pick.dbcv, s=250, facecolors="none", edgecolors="C3", lw=2, label="chosen")
+    figure.colorbar(points, ax=ax, label="min_cluster_size")
+    ax.set(xlabel="noise fraction", ylabel="DBCV (relative validity)", title="HDBSCAN settings tried")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def condensed_tree(clusterer) -> plt.Figure:
+    """HDBSCAN's condensed tree with the selected clusters outlined.
+
+    hdbscan's own ``select_clusters=True`` draws ellipses that fail on matplotlib >= 3.10, so
+    the selected clusters are outlined here from the tree's plot data (``_select_clusters`` is
+    the library's own, private, selection).
+    """
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    tree = clusterer.condensed_tree_
+    tree.plot(axis=ax, colorbar=True)
+    bounds = tree.get_plot_data()["cluster_bounds"]
+    palette = sns.color_palette("tab10", 10)
+    for k, node in enumerate(tree._select_clusters()):
+        left, right, bottom, top = bounds[node]
+        ax.add_patch(plt.Rectangle((left, bottom), right - left, top - bottom, fill=False, lw=2, edgecolor=palette[k % 10]))
+    ax.set_title("HDBSCAN condensed tree (selected clusters outlined)")
+    return figure
+
+
+def gallery(images: np.ndarray, rows_by_group: dict, captions: dict | None = None, title: str = "") -> plt.Figure:
+    """One row of images per group (e.g. per cluster: exemplars then random members)."""
+    groups = list(rows_by_group)
+    columns = max([len(v) for v in rows_by_group.values()] + [1])
+    figure, axes = plt.subplots(len(groups), columns, figsize=(1.3 * columns, 1.4 * len(groups)), squeeze=False)
+    for r, group in enumerate(groups):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([]), ax.set_yticks([])
+            if c < len(rows_by_group[group]):
+                ax.imshow(images[rows_by_group[group][c]])
+                if captions and group in captions and c < len(captions[group]):
+                    ax.set_title(captions[group][c], fontsize=6)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(str(group), fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def thumbnail_map(xy: np.ndarray, images: np.ndarray, cells: int = 20, seed: int = 0) -> plt.Figure:
+    """How astronomers read a UMAP: the plane cut into cells x cells, each occupied cell showing
+    the galaxy nearest its centre (ssl-legacysurvey style)."""
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    cell = np.minimum(((xy - lo) / span * cells).astype(int), cells - 1)
+    size = images.shape[1]
+    canvas = np.zeros((cells * size, cells * size, 3), np.uint8)
+    centres = lo + (cell + 0.5) / cells * span
+    distance = np.linalg.norm(xy - centres, axis=1)
+    order = np.lexsort((distance, cell[:, 1], cell[:, 0]))
+    seen = set()
+    for row in order:
+        key = (cell[row, 0], cell[row, 1])
+        if key in seen:
+            continue
+        seen.add(key)
+        x, y = key[0], cells - 1 - key[1]  # y up, as in the scatter plots
+        canvas[y * size : (y + 1) * size, x * size : (x + 1) * size] = images[row]
+    figure, ax = plt.subplots(figsize=(9, 9))
+    ax.imshow(canvas)
+    ax.set(xticks=[], yticks=[], title=f"UMAP thumbnail map: the galaxy nearest the centre of each of {len(seen)} occupied cells")
+    return figure

@@ -48,3 +48,32 @@ def test_cluster_vote_table_means_and_counts():
     votes = pd.DataFrame({"smooth": [1.0, 0.8, 0.0, 0.2]})
     table = analysis.cluster_vote_table(np.array([0, 0, 1, -1]), votes)
     assert table.loc[0, "smooth"] == 0.9 and table.loc[0, "count"] == 2 and table.loc[-1, "count"] == 1
+
+
+def test_sweep_scores_settings_without_labels_and_chooses_by_dbcv():
+    from galaxyutils import cluster
+
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=5, cluster_std=1.0, random_state=0)
+    table = cluster.sweep(X, [10, 30], [None, 5], ["eom", "leaf"])
+    assert len(table) == 8 and table.dbcv.between(-1, 1).all()
+    setting, why = cluster.choose(table, max_noise=0.5)
+    best = table[(table.n_clusters >= 2) & (table.noise_fraction <= 0.5)].dbcv.max()
+    chosen = table[(table.min_cluster_size == setting["min_cluster_size"]) & (table.cluster_selection_method == setting["cluster_selection_method"])]
+    assert np.isclose(chosen.dbcv.max(), best) and "DBCV" in why
+    fallback, why = cluster.choose(table.assign(noise_fraction=0.9), max_noise=0.5)
+    assert "least noise" in why
+
+
+def test_exemplars_and_similarity_search():
+    from galaxyutils import explore
+
+    X, y = make_blobs(n_samples=120, centers=3, n_features=6, random_state=2)
+    clusterer = EmbeddingClusterer(min_cluster_size=15).fit(X)
+    exemplars = clusterer.exemplar_indices()
+    assert len(exemplars) == clusterer.n_clusters_
+    for cluster_id, rows in exemplars.items():
+        assert (clusterer.labels_[rows] == cluster_id).all()
+    catalog = pd.DataFrame({"id_str": [str(i) for i in range(120)]})
+    neighbours = explore.similar(X, catalog, "0", k=5)
+    assert len(neighbours) == 5 and "0" not in set(neighbours.id_str)
+    assert (y[neighbours.row] == y[0]).all() and neighbours.distance.is_monotonic_increasing
