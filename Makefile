@@ -21,6 +21,9 @@ run: install  ## the demo profile end to end on built-in synthetic galaxies; fig
 	$(BIN)/python -m galaxyutils run --profile $(PROFILE) --run-dir runs/$(PROFILE) --publish figures
 
 test: install  ## unit tests, end-to-end smoke run, nbval over the committed notebooks
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "Debian's chromium is not installed: the explorer's browser test will be skipped"
 	rm -rf runs/notebook-smoke
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 

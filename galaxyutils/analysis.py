@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.linear_model import RidgeCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from . import gz2
 
@@ -76,7 +79,16 @@ def knn_balanced_accuracy(X: np.ndarray, truth: pd.Series, k: int = 10, folds: i
 def knn_r2(X: np.ndarray, targets: pd.DataFrame, k: int = 10, folds: int = 5, seed: int = 0) -> dict[str, float]:
     """Cross-validated R^2 of k-nearest-neighbour regression, per target column: do a galaxy's
     neighbours in the embedding carry its votes?"""
-    model = KNeighborsRegressor(n_neighbors=k)
+    return _cross_validated_r2(KNeighborsRegressor(n_neighbors=k), X, targets, folds, seed)
+
+
+def probe_r2(X: np.ndarray, targets: pd.DataFrame, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """Cross-validated R^2 of a ridge linear probe (standardised features; the ridge strength
+    chosen inside each training fold): are the votes linearly readable from the embedding?"""
+    return _cross_validated_r2(make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13))), X, targets, folds, seed)
+
+
+def _cross_validated_r2(model, X: np.ndarray, targets: pd.DataFrame, folds: int, seed: int) -> dict[str, float]:
     cv = KFold(folds, shuffle=True, random_state=seed)
     scores = {}
     for name in targets:
@@ -114,4 +126,5 @@ def evaluate_embedding(X: np.ndarray, labels: np.ndarray, catalog: pd.DataFrame,
         votes = key_votes(catalog, kind)
         if len(votes.columns):
             result[key] = knn_r2(X, votes, k, folds, seed)
+            result["probe_r2" if kind == "weighted_fraction" else "probe_r2_debiased"] = probe_r2(X, votes, folds, seed)
     return result

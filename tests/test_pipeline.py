@@ -36,8 +36,10 @@ def test_smoke_run_records_real_numbers(smoke_run):
     for embedding in ("simclr", "raw_pixels", "random_init"):
         scores = metrics["evaluation"][embedding]
         assert set(scores["clusters"]) >= {"ari", "ami", "v_measure", "homogeneity", "completeness", "noise_fraction", "n_clusters"}
-        assert set(scores["knn_r2"]) == {"smooth", "edge_on", "bar", "spiral", "odd", "merger"}
+        for key in ("knn_r2", "knn_r2_debiased", "probe_r2", "probe_r2_debiased"):
+            assert set(scores[key]) == {"smooth", "edge_on", "bar", "spiral", "odd", "merger"}, key
     assert metrics["final_loss"] < 5.0 and metrics["umap_threads"] == 1
+    assert metrics["hdbscan_setting"]["min_cluster_size"] >= 2 and "DBCV" in metrics["hdbscan_choice"]
 
 
 def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
@@ -52,7 +54,12 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     assert list(clusters.id_str) == list(catalog.id_str) == list(umap.id_str)
     assert {"cluster", "probability", "outlier_score"} <= set(clusters.columns)
     figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
-    assert {"01_examples", "01_synthetic_vs_real", "02_training", "04_pca_variance", "05_umap_clusters", "06_cluster_votes"} <= figures
+    assert {"01_examples", "01_synthetic_vs_real", "02_training", "04_pca_variance", "04_hdbscan_sweep", "04_condensed_tree",
+            "05_umap_clusters", "05_umap_votes", "05_thumbnail_map", "06_cluster_votes", "06_cluster_galleries", "06_outliers", "06_similar"} <= figures
+    sweep = pd.read_csv(run_dir / "tables" / "hdbscan_sweep.csv")
+    assert len(sweep) >= 6 and {"dbcv", "noise_fraction", "n_clusters"} <= set(sweep.columns)
+    assert clusters.exemplar.any()
+    assert (run_dir / "explorer.html").stat().st_size > 10_000
     assert (run_dir / "tables" / "evaluation.csv").exists() and (run_dir / "tables" / "evaluation.tex").exists()
 
 
