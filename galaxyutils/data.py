@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import synthetic
 from .config import Params
 
-VOTE_COLUMN = re.compile(r"^t\d\d_\w+_a\d\d_\w+_(fraction|weighted_fraction|debiased)$")
+VOTE_COLUMN = re.compile(r"^t\d\d_\w+_a\d\d_\w+?_(fraction|weighted_fraction|debiased)$")
 REJECT_COLUMNS = ["id_str", "file", "reason"]
 
 

@@ -104,6 +104,12 @@ def test_real_gz1_sample_as_a_labelled_folder(shared_data):
     assert counts["elliptical"] == 2319 and counts["spiral"] == 206 + 218 and counts["edge_on"] == 497
 
 
+def test_real_gz2_sample_vote_columns_are_counted_by_kind(shared_data):
+    catalogue = data.read_catalogue("gz2", shared_data / "gz2_sample")
+    assert "76 vote columns found: 37 _weighted_fraction, 37 _debiased, 2 _fraction" in data.describe(catalogue)
+    assert "1 galaxies have NaN in some vote column" in data.describe(catalogue)
+
+
 def test_real_kaggle_images_as_a_plain_folder(shared_data):
     catalogue = data.read_catalogue("folder", shared_data / "kaggle_sample" / "images_training_rev1")
     assert len(catalogue.table) == 1000 and catalogue.rejects.empty
