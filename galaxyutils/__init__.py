@@ -1,8 +1,9 @@
 """galaxyutils: unsupervised galaxy morphology on Galaxy Zoo 2 (SimCLR -> PCA -> HDBSCAN -> UMAP).
 
-Modules follow the pipeline: ``data`` and ``synthetic`` (01), ``augment``, ``model`` and
-``train`` (02), ``embed`` (03), ``cluster`` (04), ``project`` (05), ``analysis`` and ``plots``
-(06); ``config`` and ``pipeline`` hold the parameters and the run folder.
+Modules follow the pipeline: ``data``, ``synthetic``, ``gz2`` and ``download`` (01),
+``augment``, ``model`` and ``train`` (02), ``embed`` (03), ``cluster`` (04), ``project`` (05),
+``analysis``, ``plots`` and ``explore`` (06); ``config`` and ``pipeline`` hold the parameters
+and the run folder.
 """
 
 __version__ = "0.1.0"
