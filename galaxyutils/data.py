@@ -333,8 +333,8 @@ def build_image_store(
             errors[start : start + len(images)] = [e or "" for e in chunk_errors]
             done[start : start + len(images)] = True
             store.flush()
-            _save_atomic(errors_path, np.array(errors, dtype=str))
-            _save_atomic(done_path, done)
+            save_array_atomic(errors_path, np.array(errors, dtype=str))
+            save_array_atomic(done_path, done)
             bar.update(len(images))
     del store
     os.replace(partial, out_path)
@@ -343,12 +343,12 @@ def build_image_store(
     return np.load(out_path, mmap_mode="r"), [e or None for e in errors]
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
+def save_array_atomic(path: Path, array: np.ndarray) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:  # a file handle: np.save would append .npy to a name
             np.save(handle, array)
 
-    _write_atomic(write, path)
+    write_atomic(write, path)
 
 
 def _decode_into_store(table: pd.DataFrame, store_path: Path, size: int, crop_fraction: float, workers: int) -> tuple[pd.DataFrame, list]:
@@ -357,7 +357,7 @@ def _decode_into_store(table: pd.DataFrame, store_path: Path, size: int, crop_fr
     store, errors = build_image_store(list(table["file_loc"]), scratch, size, crop_fraction, workers)
     bad = np.array([e is not None for e in errors], bool)
     rejects = [_reject(i, f, e) for (i, f), e in zip(table[["id_str", "file_loc"]].itertuples(index=False), errors) if e]
-    _save_atomic(store_path, np.ascontiguousarray(store[~bad]))
+    save_array_atomic(store_path, np.ascontiguousarray(store[~bad]))
     del store
     scratch.unlink()
     return table.loc[~bad].reset_index(drop=True), rejects
@@ -383,9 +383,10 @@ def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: flo
         _, extra_rejects = _decode_into_store(extra_table, artifacts / "images_extra.npy", size, crop_fraction, workers)
         for frame in [c.rejects for c in extra] + [pd.DataFrame(extra_rejects, columns=REJECT_COLUMNS)]:
             rejects.append(frame.assign(reason="extra training image: " + frame["reason"]))
-    rejects = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) else catalogue.rejects
-    _write_atomic(table.to_parquet, artifacts / "catalog.parquet", index=False)
-    _write_atomic(rejects.to_csv, artifacts / "rejects.csv", index=False)
+    nonempty = [r for r in rejects if len(r)]
+    rejects = pd.concat(nonempty, ignore_index=True) if nonempty else catalogue.rejects
+    write_atomic(table.to_parquet, artifacts / "catalog.parquet", index=False)
+    write_atomic(rejects.to_csv, artifacts / "rejects.csv", index=False)
     return table, rejects
 
 
@@ -398,7 +399,10 @@ def training_images(artifacts: Path) -> np.ndarray:
     return np.concatenate([images, np.load(extra_path, mmap_mode="r")])
 
 
-def _write_atomic(writer, path: Path, **kwargs) -> None:
+def write_atomic(writer, path: Path, **kwargs) -> None:
+    """``writer(tmp, **kwargs)`` to a temporary name beside ``path``, then rename it into place,
+    so a kill never leaves a half-written file under the final name."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     writer(tmp, **kwargs)
     os.replace(tmp, path)

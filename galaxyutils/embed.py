@@ -31,7 +31,10 @@ def encode(model: SimCLRModel, images: np.ndarray, batch_size: int = 256, device
 
 def raw_pixel_embedding(images: np.ndarray, size: int = 32, n_components: int = 50, seed: int = 0) -> np.ndarray:
     """The raw-pixel baseline: images area-averaged to ``size`` px, flattened, reduced with PCA."""
-    batch = to_tensor(images)
-    small = torch.nn.functional.adaptive_avg_pool2d(batch, size).flatten(1).numpy()
+    # In chunks: the whole store as float would be ~12 GB at full GZ2 size and 64 px.
+    small = np.concatenate([
+        torch.nn.functional.adaptive_avg_pool2d(to_tensor(images[start : start + 4096]), size).flatten(1).numpy()
+        for start in range(0, len(images), 4096)
+    ])
     n_components = min(n_components, *small.shape)
     return PCA(n_components, random_state=seed).fit_transform(small).astype(np.float32)

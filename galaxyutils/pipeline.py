@@ -95,13 +95,9 @@ class Run:
 
     def save_array(self, name: str, array) -> None:
         """Write an artifact array atomically (``name`` without ``.npy``)."""
-        import numpy as np
+        from .data import save_array_atomic
 
-        path = self.path(f"{name}.npy")
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
+        save_array_atomic(self.path(f"{name}.npy"), array)
 
     def load_array(self, name: str, mmap: bool = False):
         import numpy as np
@@ -110,10 +106,9 @@ class Run:
 
     def save_table(self, name: str, table) -> None:
         """Write an artifact DataFrame atomically as ``name.parquet``."""
-        path = self.path(f"{name}.parquet")
-        tmp = path.with_name(path.name + ".tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        from .data import write_atomic
+
+        write_atomic(table.to_parquet, self.path(f"{name}.parquet"), index=False)
 
     def load_table(self, name: str):
         import pandas as pd
@@ -149,9 +144,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from .data import write_atomic
+
+    write_atomic(lambda tmp: tmp.write_text(text), path)
 
 
 def environment_report() -> str:

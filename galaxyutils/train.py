@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .augment import GalaxyAugment, to_tensor
 from .config import Params
+from .data import write_atomic
 from .model import SimCLRModel, contrastive_loss
 
 LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "galaxies_per_s", "augment_share", "seconds"]
@@ -77,10 +78,8 @@ class LARS(torch.optim.Optimizer):
 
 
 def save_checkpoint(path: Path, **state) -> None:
-    """Write to a temporary name and rename, so a kill never leaves a half-written checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Written atomically, so a kill never leaves a half-written checkpoint."""
+    write_atomic(lambda tmp: torch.save(state, tmp), path)
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict:
@@ -167,8 +166,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
         log.loc[len(log)] = [epoch + 1, float(np.mean(losses)), schedule.get_last_lr()[0], float(np.mean(stds)),
                              steps_per_epoch * batch_size / seconds, augment_seconds / seconds, seconds]
         if rank == 0:
-            log.to_csv(log_path.with_name(log_path.name + ".tmp"), index=False)
-            os.replace(log_path.with_name(log_path.name + ".tmp"), log_path)
+            write_atomic(log.to_csv, log_path, index=False)
             save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1)
             print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
                   f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time", flush=True)
