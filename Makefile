@@ -1,12 +1,15 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`. Both create .venv
-# and install the pinned dependencies (requirements.lock) the first time.
+# and install the pinned dependencies (requirements.lock) the first time. `make paper` builds
+# paper/main.pdf from a finished run (RUN=runs/<name>, default the demo run of `make run`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROFILE ?= demo
+RUN ?= runs/demo
+TEX_PACKAGES := texlive-latex-recommended texlive-publishers latexmk
 
-.PHONY: install run test notebooks lock clean
+.PHONY: install system-packages run test paper notebooks lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +23,22 @@ install: $(INSTALLED)
 run: install  ## the demo profile end to end on built-in synthetic galaxies; figures to figures/
 	$(BIN)/python -m galaxyutils run --profile $(PROFILE) --run-dir runs/$(PROFILE) --publish figures
 
-test: install  ## unit tests, end-to-end smoke run, nbval over the committed notebooks
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
-		echo "Debian's chromium is not installed: the explorer's browser test will be skipped"
+system-packages:  ## Debian's chromium (explorer test) and TeX (paper), where we are root with apt
+	@if command -v chromium >/dev/null && command -v latexmk >/dev/null && kpsewhich mnras.cls >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium $(TEX_PACKAGES) >/dev/null; \
+	else echo "not root with apt: install chromium and $(TEX_PACKAGES) yourself, or the browser and PDF tests are skipped"; fi
+
+test: install system-packages  ## unit tests, end-to-end smoke run, nbval over the committed notebooks
 	rm -rf runs/notebook-smoke
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
+
+paper: install  ## regenerate paper/generated/ from RUN and build paper/main.pdf
+	$(BIN)/python -m galaxyutils paper $(RUN)
+	@command -v latexmk >/dev/null || { echo "TeX is not installed. On Debian/Ubuntu: sudo apt-get install $(TEX_PACKAGES)"; \
+		echo "(elsewhere: a TeX Live with latexmk; MNRAS's class comes with texlive-publishers, without it the paper uses article)"; exit 1; }
+	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet main.tex
+	@echo "built paper/main.pdf from $(RUN)"
 
 notebooks: install  ## re-execute the committed notebooks in place with the smoke profile
 	rm -rf runs/notebook-smoke

@@ -1,4 +1,9 @@
-"""Command line: ``python -m galaxyutils run --profile NAME [--set key=value ...]``."""
+"""Command line of the pipeline.
+
+``run`` one profile end to end; ``sweep`` a grid of parameters into one folder of runs;
+``compare`` finished runs; ``paper`` regenerates paper/'s artefacts from a run; ``train`` is
+what torchrun starts per GPU; ``download`` fetches the GZ2 release.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-dir", type=Path, help="run folder (default: runs/<profile>)")
     run.add_argument("--resume", action="store_true", help="skip stages already finished with the same parameters")
     run.add_argument("--publish", type=Path, metavar="DIR", help="copy the run's figures into DIR afterwards")
+    sweep = commands.add_parser("sweep", help="run every combination of a parameter grid, reusing cached stages, and compare them")
+    sweep.add_argument("--profile", default="demo", help="a profile in configs/ (default: demo)")
+    sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2", help="a parameter and its values, e.g. hdbscan.min_cluster_size=10,20")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a parameter in every run")
+    sweep.add_argument("--sweep-dir", type=Path, help="folder of the sweep's runs (default: runs/sweep-<profile>)")
+    compare = commands.add_parser("compare", help="side-by-side table and figure of finished runs")
+    compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    compare.add_argument("--out", type=Path, default=pipeline.REPO_ROOT / "runs" / "compare", help="where compare.md/.csv/.png go (default: runs/compare)")
+    paper = commands.add_parser("paper", help="regenerate paper/generated/ (variables, tables, figures) from a run")
+    paper.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    paper.add_argument("--paper-dir", type=Path, default=pipeline.REPO_ROOT / "paper")
+    for command in (run, sweep):
+        command.add_argument("--cache", type=Path, default=pipeline.DEFAULT_CACHE, help="stage cache index (default: runs/.cache)")
+        command.add_argument("--no-cache", action="store_true", help="recompute every stage")
     train = commands.add_parser("train", help="train SimCLR for an existing run folder (the entry point torchrun starts per GPU)")
     train.add_argument("--run-dir", type=Path, required=True)
     download = commands.add_parser("download", help="fetch a public data release")
@@ -34,10 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         train_run(args.run_dir)
         return 0
 
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "paper":
+        return _paper(args)
+    cache = None if args.no_cache else pipeline.StageCache(args.cache)
     try:
+        if args.command == "sweep":
+            return _sweep(args, cache)
         params = config.resolve(args.profile, args.overrides)
         run_dir = args.run_dir or pipeline.REPO_ROOT / "runs" / args.profile
-        result = pipeline.run_pipeline(params, run_dir, resume=args.resume)
+        result = pipeline.run_pipeline(params, run_dir, resume=args.resume, cache=cache)
     except (config.ConfigError, pipeline.StageFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -51,6 +77,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  notebooks: {result.root / 'notebooks'}")
     summary = {k: metrics.get(k) for k in ("n_galaxies", "n_clusters", "noise_fraction", "ari", "v_measure")}
     print("  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, cache) -> int:
+    from . import compare
+
+    sweep_dir = args.sweep_dir or pipeline.REPO_ROOT / "runs" / f"sweep-{args.profile}"
+    _, table = compare.run_sweep(args.profile, compare.parse_grid(args.grid), args.overrides, sweep_dir, cache, log=lambda m: print(m, flush=True))
+    print(compare.to_markdown(table))
+    print(f"comparison: {sweep_dir / 'compare.md'}, {sweep_dir / 'compare.csv'}, {sweep_dir / 'compare.png'}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from . import compare
+
+    missing = [str(r) for r in args.run_dirs if not (r / "params.yaml").exists()]
+    if missing:
+        print(f"error: not run folders (no params.yaml): {', '.join(missing)}", file=sys.stderr)
+        return 2
+    table = compare.write_comparison(args.run_dirs, args.out)
+    print(compare.to_markdown(table))
+    print(f"written: {args.out / 'compare.md'}, {args.out / 'compare.csv'}, {args.out / 'compare.png'}")
+    return 0
+
+
+def _paper(args: argparse.Namespace) -> int:
+    from . import paper
+
+    try:
+        written = paper.write_artefacts(args.run_dir, args.paper_dir)
+    except paper.PaperError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"paper artefacts from {args.run_dir} in {written}")
     return 0
 
 

@@ -1,12 +1,13 @@
 """The run folder and the runner that executes the six notebooks through papermill.
 
 A run is one resolved parameter set; everything it makes lands in its folder:
-``params.yaml``, ``environment.txt``, ``notebooks/``, ``artifacts/``, ``figures/``, ``tables/``
-and ``metrics.json``.
+``params.yaml``, ``environment.txt``, ``notebooks/``, ``artifacts/``, ``figures/``, ``tables/``,
+``metrics.json`` and ``stages.json`` (which stages ran, which were reused from which run folder).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -28,17 +29,21 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 @dataclass(frozen=True)
 class Stage:
     notebook: str
+    sections: tuple[str, ...]  # parameter sections it reads; what earlier stages read comes in through their keys
     outputs: tuple[str, ...]  # paths inside the run folder that prove the stage finished
 
 
 STAGES = (
-    Stage("01_data", ("artifacts/catalog.parquet", "artifacts/images.npy", "artifacts/rejects.csv")),
-    Stage("02_simclr_train", ("artifacts/checkpoints/last.pt", "artifacts/train_log.csv")),
-    Stage("03_embed", ("artifacts/embeddings.npy", "artifacts/embeddings_raw_pixels.npy", "artifacts/embeddings_random_init.npy")),
-    Stage("04_pca_hdbscan", ("artifacts/pca.npy", "artifacts/clusters.parquet")),
-    Stage("05_umap", ("artifacts/umap.parquet",)),
-    Stage("06_analysis", ("metrics.json",)),
+    Stage("01_data", ("seed", "data", "synthetic"), ("artifacts/catalog.parquet", "artifacts/images.npy", "artifacts/rejects.csv")),
+    Stage("02_simclr_train", ("augment", "model", "train"), ("artifacts/checkpoints/last.pt", "artifacts/train_log.csv")),
+    Stage("03_embed", ("embed",), ("artifacts/embeddings.npy", "artifacts/embeddings_raw_pixels.npy", "artifacts/embeddings_random_init.npy")),
+    Stage("04_pca_hdbscan", ("pca", "hdbscan"), ("artifacts/pca.npy", "artifacts/clusters.parquet")),
+    Stage("05_umap", ("umap",), ("artifacts/umap.parquet",)),
+    Stage("06_analysis", ("analysis",), ("metrics.json",)),
 )
+DEFAULT_CACHE = REPO_ROOT / "runs" / ".cache"
+RECORD_NAME = "stages.json"  # per stage: key, ran or reused (and from where), seconds, files, metrics
+_NOT_STAGE_OUTPUTS = {"params.yaml", "environment.txt", "metrics.json", RECORD_NAME}
 
 
 class StageFailed(RuntimeError):
@@ -173,23 +178,130 @@ def environment_report() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _stage_marker(run: Run, stage: Stage) -> Path:
-    return run.root / "notebooks" / f".{stage.notebook}.done"
+def input_fingerprint(params: config.Params) -> str:
+    """Hash of the names, sizes and modification times of every input file (the data root, the
+    extra training roots and the synthetic comparison sample), so a changed file changes it."""
+    from .data import resolve_root
+
+    digest = hashlib.sha256()
+    roots = [params.data.root, *params.data.extra_roots, params.synthetic.compare_with]
+    for root in (resolve_root(r, REPO_ROOT) for r in roots if r):
+        digest.update(f"root {root}\n".encode())
+        if not root.exists():
+            digest.update(b"missing\n")
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
-def stage_is_complete(run: Run, stage: Stage) -> bool:
-    marker = _stage_marker(run, stage)
-    return marker.exists() and marker.read_text().strip() == run.params.digest() and all((run.root / o).exists() for o in stage.outputs)
+def _code_digest(stage: Stage) -> str:
+    """The stage's notebook code and the whole package: a code change must not reuse old results."""
+    digest = hashlib.sha256()
+    cells = json.loads((NOTEBOOK_DIR / f"{stage.notebook}.ipynb").read_text())["cells"]
+    digest.update("".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.glob("*.py"), *package.glob("*.yaml")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
-def execute_stage(run: Run, stage: Stage) -> float:
-    """Execute one notebook into the run folder; return its wall time in seconds."""
+def stage_keys(params: config.Params) -> dict[str, str]:
+    """Each stage's cache key: its parameter sections, its code and the key of the stage before
+    it (the first stage: the input files), so a change reruns that stage and all after it."""
+    dumped = params.model_dump(mode="json")
+    keys, previous = {}, input_fingerprint(params)
+    for stage in STAGES:
+        payload = {"stage": stage.notebook, "previous": previous, "code": _code_digest(stage), "params": {s: dumped[s] for s in stage.sections}}
+        previous = keys[stage.notebook] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return keys
+
+
+def stage_record(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """What ``stages.json`` says of each finished stage of a run."""
+    path = Path(run_dir) / RECORD_NAME
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _record_stage(run: Run, stage: Stage, entry: dict[str, Any]) -> None:
+    record = stage_record(run.root)
+    record[stage.notebook] = entry
+    _write_text(run.root / RECORD_NAME, json.dumps(record, indent=2, default=_jsonable) + "\n")
+
+
+def stage_is_complete(run_dir: Path, stage: Stage, key: str) -> bool:
+    entry = stage_record(run_dir).get(stage.notebook)
+    return bool(entry) and entry["key"] == key and all((Path(run_dir) / f).exists() for f in (*entry["files"], *stage.outputs))
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for path in root.rglob("*"):
+        relative = path.relative_to(root).as_posix()
+        if path.is_file() and relative not in _NOT_STAGE_OUTPUTS:
+            stat = path.stat()
+            found[relative] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+class StageCache:
+    """Index from stage keys to the run folders that hold that stage's outputs.
+
+    ``<cache>/<key>.json`` lists run folders, newest first; an entry is trusted only if that
+    folder's own record still carries the key and every file it lists.
+    """
+
+    def __init__(self, root: Path = DEFAULT_CACHE):
+        self.root = Path(root)
+
+    def find(self, stage: Stage, key: str, exclude: Path) -> Path | None:
+        entry = self.root / f"{key}.json"
+        candidates = json.loads(entry.read_text()) if entry.exists() else []
+        return next((Path(c) for c in candidates if Path(c) != exclude and stage_is_complete(Path(c), stage, key)), None)
+
+    def add(self, key: str, run_dir: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        entry = self.root / f"{key}.json"
+        candidates = json.loads(entry.read_text()) if entry.exists() else []
+        runs = [str(run_dir)] + [c for c in candidates if c != str(run_dir)]
+        _write_text(entry, json.dumps(runs, indent=1) + "\n")
+
+
+# Artifacts of these kinds are only ever written by rename (data.write_atomic), never in place, so
+# two runs can share them as hard links; everything else is copied.
+_LINKABLE = (".npy", ".parquet", ".pt")
+
+
+def reuse_stage(run: Run, source: Path, stage: Stage, key: str) -> dict[str, Any]:
+    """Bring a finished stage's files and metrics from run folder ``source`` into ``run``."""
+    start = time.perf_counter()
+    entry = stage_record(source)[stage.notebook]
+    for relative in entry["files"]:
+        origin, target = source / relative, run.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            if not (relative.startswith("artifacts/") and relative.endswith(_LINKABLE)):
+                raise OSError("copied, not linked")
+            os.link(origin, target)
+        except OSError:
+            shutil.copy2(origin, target)
+    run.record(**entry["metrics"])
+    reused = {**entry, "status": "reused", "source": str(source), "seconds": time.perf_counter() - start,
+              "computed_seconds": entry.get("computed_seconds", entry["seconds"])}
+    _record_stage(run, stage, reused)
+    return reused
+
+
+def execute_stage(run: Run, stage: Stage, key: str) -> float:
+    """Execute one notebook into the run folder and record what it wrote; return its seconds."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     source = NOTEBOOK_DIR / f"{stage.notebook}.ipynb"
     target = run.root / "notebooks" / f"{stage.notebook}.ipynb"
-    _stage_marker(run, stage).unlink(missing_ok=True)
+    files_before, metrics_before = _files(run.root), run.metrics()
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -205,15 +317,21 @@ def execute_stage(run: Run, stage: Stage) -> float:
             f"stage {stage.notebook} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
             f"  executed notebook kept at {target}"
         ) from None
-    _write_text(_stage_marker(run, stage), run.params.digest() + "\n")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    files = sorted(f for f, signature in _files(run.root).items() if files_before.get(f) != signature)
+    metrics = {k: v for k, v in run.metrics().items() if k not in metrics_before or metrics_before[k] != v}
+    _record_stage(run, stage, {"key": key, "status": "ran", "source": None, "seconds": seconds, "files": files, "metrics": metrics})
+    return seconds
 
 
-def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, log=partial(print, flush=True)) -> Run:
+def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, cache: StageCache | None = None,
+                 log=partial(print, flush=True)) -> Run:
     """Execute notebooks 01 to 06 in order into ``run_dir``.
 
-    With ``resume``, stages whose outputs exist from a run with the same parameters are skipped;
-    a run folder holding other parameters is refused rather than mixed.
+    With a ``cache``, a stage whose key (its parameters, code and inputs, and those of every stage
+    before it) matches one finished in another run folder is reused from there, not recomputed.
+    With ``resume``, stages already finished in ``run_dir`` with these parameters are skipped; a
+    run folder holding other parameters is refused rather than mixed.
     """
     run_dir = Path(run_dir)
     params_path = run_dir / "params.yaml"
@@ -225,14 +343,22 @@ def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, log
         shutil.rmtree(run_dir)
     run = Run.create(run_dir, params)
     log(f"run {run.root} (profile {params.profile}, parameters {params.digest()})")
+    keys = stage_keys(params)
     total = time.perf_counter()
     for number, stage in enumerate(STAGES, start=1):
-        label = f"[{number}/{len(STAGES)}] {stage.notebook}"
-        if resume and stage_is_complete(run, stage):
+        label, key = f"[{number}/{len(STAGES)}] {stage.notebook}", keys[stage.notebook]
+        if resume and stage_is_complete(run.root, stage, key):
             log(f"{label}: outputs present for these parameters, skipped")
             continue
+        source = cache.find(stage, key, exclude=run.root) if cache else None
+        if source is not None:
+            entry = reuse_stage(run, source, stage, key)
+            log(f"{label}: reused from {entry['source']} (key {key})")
+            continue
         log(f"{label}: running ...")
-        seconds = execute_stage(run, stage)
+        seconds = execute_stage(run, stage, key)
+        if cache:
+            cache.add(key, run.root)
         log(f"{label}: done in {seconds:.1f} s")
     log(f"finished in {time.perf_counter() - total:.1f} s")
     return run

@@ -1,25 +1,9 @@
 """End to end: the runner executes all six notebooks on the smoke profile; we read its numbers."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
-
-from conftest import REPO_ROOT
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "galaxyutils", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
-    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return run_dir, result.stdout
 
 
 def test_smoke_run_records_real_numbers(smoke_run):
@@ -63,38 +47,38 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     assert (run_dir / "tables" / "evaluation.csv").exists() and (run_dir / "tables" / "evaluation.tex").exists()
 
 
-def test_resume_skips_finished_stages(smoke_run):
+def test_resume_skips_finished_stages(smoke_run, cli):
     run_dir, _ = smoke_run
-    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume")
+    result = cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("skipped") == 6
 
 
-def test_resume_refuses_a_folder_with_other_parameters(smoke_run):
+def test_resume_refuses_a_folder_with_other_parameters(smoke_run, cli):
     run_dir, _ = smoke_run
-    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume", "--set", "seed=1")
+    result = cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume", "--set", "seed=1")
     assert result.returncode == 2 and "other parameters" in result.stderr
 
 
 @pytest.mark.parametrize(("override", "message"), [("train.epochs=-1", "train.epochs"), ("no.such=1", "unknown parameter 'no.such'")])
-def test_bad_override_stops_with_a_clear_message(override, message, tmp_path):
-    result = _cli("run", "--profile", "smoke", "--run-dir", str(tmp_path / "r"), "--set", override)
+def test_bad_override_stops_with_a_clear_message(override, message, tmp_path, cli):
+    result = cli("run", "--profile", "smoke", "--run-dir", str(tmp_path / "r"), "--set", override)
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "r").exists()
 
 
-def test_failing_stage_names_the_notebook_and_keeps_it(tmp_path):
+def test_failing_stage_names_the_notebook_and_keeps_it(tmp_path, cli):
     run_dir = tmp_path / "r"
-    result = _cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--set", "data.source=gz2", "--set", f"data.root={tmp_path / 'missing'}")
+    result = cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--set", "data.source=gz2", "--set", f"data.root={tmp_path / 'missing'}")
     assert result.returncode == 2
     assert "stage 01_data failed" in result.stderr and "FileNotFoundError" in result.stderr
     assert (run_dir / "notebooks" / "01_data.ipynb").exists()
 
 
-def test_real_gz2_sample_runs_end_to_end(shared_data, tmp_path):
+def test_real_gz2_sample_runs_end_to_end(shared_data, tmp_path, cli):
     """The gz2-sample profile, shortened, on the real 500 galaxies: every row read, none lost."""
     run_dir = tmp_path / "gz2"
-    result = _cli("run", "--profile", "gz2-sample", "--run-dir", str(run_dir), "--set", "train.epochs=1", "--set", "data.image_size=32")
+    result = cli("run", "--profile", "gz2-sample", "--run-dir", str(run_dir), "--set", "train.epochs=1", "--set", "data.image_size=32")
     assert result.returncode == 0, result.stdout + result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_galaxies"] == 500 and metrics["n_rejects"] == 0
