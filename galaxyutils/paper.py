@@ -92,6 +92,13 @@ def variables(run_dir: Path) -> dict[str, str]:
                           else "in its plain form (the debiased variant of \\citealt{chuang2020} is available but off)")
     values["run.tta"] = ("averaged over the eight rotations by right angles and flips of each galaxy" if run.params.embed.tta
                          else "from one unaugmented view of each galaxy")
+    dbcv = "\\citep[DBCV;][]{moulavi2014}"
+    values["run.hdbscan_selection"] = (
+        "is run over a grid of minimum cluster sizes, minimum sample counts and selection methods; each setting is scored "
+        f"without labels by the density-based cluster validity index {dbcv} and its noise fraction, and the setting with the highest "
+        f"DBCV that leaves at most {run.params.hdbscan.max_noise:g} of the galaxies as noise is kept"
+        if run.params.hdbscan.sweep else
+        f"is run with the one setting the run's parameters fix (no sweep); its density-based cluster validity index {dbcv} is reported")
     setting = metrics.get("hdbscan_setting", {})
     if setting:  # None is HDBSCAN's default: min_samples = min_cluster_size
         values["run.min_samples"] = format_value(setting.get("min_samples") or setting.get("min_cluster_size"))
