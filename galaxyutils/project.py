@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import umap
 
@@ -14,4 +15,5 @@ def umap_2d(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, random_
     n_neighbors = min(n_neighbors, len(X) - 1)
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, low_memory=True)
     coordinates = reducer.fit_transform(X).astype(np.float32)
-    return coordinates, int(reducer._n_jobs if random_state is None else 1)
+    # umap-learn sets n_jobs to 1 itself when seeded; -1 means numba's whole thread pool.
+    return coordinates, int(numba.get_num_threads() if reducer.n_jobs == -1 else reducer.n_jobs)

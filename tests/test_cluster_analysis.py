@@ -1,8 +1,9 @@
+import numba
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_blobs
 
-from galaxyutils import analysis
+from galaxyutils import analysis, project
 from galaxyutils.cluster import EmbeddingClusterer
 
 
@@ -77,3 +78,12 @@ def test_exemplars_and_similarity_search():
     neighbours = explore.similar(X, catalog, "0", k=5)
     assert len(neighbours) == 5 and "0" not in set(neighbours.id_str)
     assert (y[neighbours.row] == y[0]).all() and neighbours.distance.is_monotonic_increasing
+
+
+def test_umap_reports_the_threads_it_used():
+    X, _ = make_blobs(300, n_features=5, centers=3, random_state=0)
+    seeded, threads = project.umap_2d(X, random_state=0)
+    assert seeded.shape == (300, 2) and seeded.dtype == np.float32 and threads == 1
+    # The full-GZ2 profile leaves UMAP unseeded so it runs on every core.
+    _, threads = project.umap_2d(X, random_state=None)
+    assert threads == numba.get_num_threads()
