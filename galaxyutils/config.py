@@ -106,6 +106,7 @@ class UMAPParams(_Section):
     n_neighbors: int = Field(15, ge=2)
     min_dist: float = Field(0.1, ge=0.0)
     random_state: int | None = Field(0, description="Fixed seed for reproducibility; forces UMAP onto one thread.")
+    n_epochs: int | None = Field(None, ge=1, description="Layout optimisation epochs; None lets UMAP choose (200 above 10,000 galaxies). Fewer: a faster, rougher map.")
 
 
 class AnalysisParams(_Section):
