@@ -54,11 +54,12 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
     names = [run_name(r) for r in run_dirs]
     if len(set(names)) != len(names):
         names = [str(Path(r)) for r in run_dirs]
-    params = pd.DataFrame({n: flatten(config.load_params(Path(r) / "params.yaml").model_dump(mode="json")) for n, r in zip(names, run_dirs)})
+    runs = dict(zip(names, (pipeline.Run.load(r) for r in run_dirs)))
+    params = pd.DataFrame({n: flatten(run.params.model_dump(mode="json")) for n, run in runs.items()})
     differing = params[params.astype(str).nunique(axis=1) > 1]
-    stages = pd.DataFrame({n: {f"stage.{s}": f"{e['status']} {e['seconds']:.0f} s" for s, e in pipeline.stage_record(r).items()}
-                           for n, r in zip(names, run_dirs)})
-    metrics = pd.DataFrame({n: flatten(pipeline.Run.load(r).metrics()) for n, r in zip(names, run_dirs)})
+    stages = pd.DataFrame({n: {f"stage.{s}": f"{e['status']} {e['seconds']:.0f} s" for s, e in pipeline.stage_record(run.root).items()}
+                           for n, run in runs.items()})
+    metrics = pd.DataFrame({n: flatten(run.metrics()) for n, run in runs.items()})
     table = pd.concat([differing.rename(index=lambda k: f"param.{k}"), stages, metrics])
     table.index.name = "quantity"
     return table

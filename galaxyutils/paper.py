@@ -72,10 +72,9 @@ def format_parameter(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else format_value(value)
 
 
-def variables(run_dir: Path) -> dict[str, str]:
+def variables(run: pipeline.Run) -> dict[str, str]:
     """Every scalar of ``metrics.json`` and ``params.yaml`` (as ``params.<key>``), plus the
     provenance and a few derived quantities, formatted for the text."""
-    run = pipeline.Run.load(run_dir)
     metrics = run.metrics()
     values = {key: format_value(value) for key, value in flatten(metrics).items()}
     values.update({f"params.{key}": format_parameter(value) for key, value in flatten(run.params.model_dump(mode="json")).items()})
@@ -169,20 +168,11 @@ def evaluation_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({label: pd.Series(column, dtype=object) for label, column in columns.items()})  # object: counts stay integers
 
 
-def _is_float(value: Any) -> bool:
-    return isinstance(value, float) or (hasattr(value, "dtype") and value.dtype.kind == "f")
-
-
 def latex_table(table: pd.DataFrame, index: bool = True) -> str:
     """A booktabs tabular; cells formatted like the text's numbers, names escaped except maths."""
-    table = table.astype(object)
-    for column in table.columns:  # a CSV column of counts with a blank comes back as floats
-        numbers = pd.to_numeric(table[column], errors="coerce").dropna()
-        if len(numbers) == table[column].notna().sum() and len(numbers) and (numbers % 1 == 0).all() and table[column].map(_is_float).any():
-            table[column] = pd.Series([int(v) if v == v and v is not None else None for v in table[column]], index=table.index, dtype=object)
 
     def cell(value: Any) -> str:
-        return format_value(value.item() if hasattr(value, "item") else value)
+        return format_value(None if value is pd.NA else value.item() if hasattr(value, "item") else value)
 
     def label(text: Any) -> str:
         parts = str(text).split("$")  # keep $...$ maths, escape the rest
@@ -202,7 +192,8 @@ def write_artefacts(run_dir: Path, paper_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / "params.yaml").exists() or not (run_dir / "metrics.json").exists():
         raise PaperError(f"{run_dir} is not a finished run (no params.yaml or metrics.json): `make run` first, or choose RUN=runs/<name>")
-    metrics = pipeline.Run.load(run_dir).metrics()
+    run = pipeline.Run.load(run_dir)
+    metrics = run.metrics()
     if "evaluation" not in metrics:
         raise PaperError(f"{run_dir} has no evaluation in metrics.json: stage 06_analysis has not finished")
     out = Path(paper_dir) / "generated"
@@ -210,16 +201,13 @@ def write_artefacts(run_dir: Path, paper_dir: Path) -> Path:
         shutil.rmtree(out)
     (out / "tables").mkdir(parents=True)
     (out / "figures").mkdir()
-    write_variables(variables(run_dir), out / "variables.tex", f"{run_dir.resolve().name}/metrics.json")
+    write_variables(variables(run), out / "variables.tex", f"{run.root.name}/metrics.json")
     (out / "tables" / "evaluation.tex").write_text(latex_table(evaluation_table(metrics)))
-    sweep_path = run_dir / "tables" / "hdbscan_sweep.csv"
-    if sweep_path.exists():
-        sweep = pd.read_csv(sweep_path).rename(columns=lambda c: c.replace("_", " "))
-        (out / "tables" / "hdbscan_sweep.tex").write_text(latex_table(sweep, index=False))
-    purity_path = run_dir / "tables" / "cluster_purity.csv"
-    if purity_path.exists():
-        purity = pd.read_csv(purity_path).rename(columns=lambda c: c.replace("_", " "))
-        (out / "tables" / "cluster_purity.tex").write_text(latex_table(purity, index=False))
+    for name in ("hdbscan_sweep", "cluster_purity"):
+        path = run.tables / f"{name}.csv"
+        if path.exists():  # nullable dtypes keep a column of counts with blanks as integers
+            table = pd.read_csv(path).convert_dtypes().rename(columns=lambda c: c.replace("_", " "))
+            (out / "tables" / f"{name}.tex").write_text(latex_table(table, index=False))
     for name in FIGURES:
         figure = run_dir / "figures" / f"{name}.png"
         if figure.exists():

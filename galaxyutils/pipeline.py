@@ -196,24 +196,30 @@ def input_fingerprint(params: config.Params) -> str:
     return digest.hexdigest()
 
 
-def _code_digest(stage: Stage) -> str:
-    """The stage's notebook code and the whole package: a code change must not reuse old results."""
+def _package_digest() -> str:
+    """The package's source: a code change must not reuse old results."""
     digest = hashlib.sha256()
-    cells = json.loads((NOTEBOOK_DIR / f"{stage.notebook}.ipynb").read_text())["cells"]
-    digest.update("".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").encode())
     package = Path(__file__).resolve().parent
     for path in sorted([*package.glob("*.py"), *package.glob("*.yaml")]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
 
+def _notebook_code(stage: Stage) -> str:
+    cells = json.loads((NOTEBOOK_DIR / f"{stage.notebook}.ipynb").read_text())["cells"]
+    return "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
 def stage_keys(params: config.Params) -> dict[str, str]:
-    """Each stage's cache key: its parameter sections, its code and the key of the stage before
-    it (the first stage: the input files), so a change reruns that stage and all after it."""
+    """Each stage's cache key: its parameter sections, its notebook's code, the package's code and
+    the key of the stage before it (the first stage: the input files), so a change reruns that
+    stage and all after it."""
     dumped = params.model_dump(mode="json")
+    package = _package_digest()
     keys, previous = {}, input_fingerprint(params)
     for stage in STAGES:
-        payload = {"stage": stage.notebook, "previous": previous, "code": _code_digest(stage), "params": {s: dumped[s] for s in stage.sections}}
+        payload = {"stage": stage.notebook, "previous": previous, "code": [package, _notebook_code(stage)],
+                   "params": {s: dumped[s] for s in stage.sections}}
         previous = keys[stage.notebook] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     return keys
 
