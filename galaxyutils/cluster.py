@@ -53,10 +53,33 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         return self
 
     def exemplar_indices(self) -> dict[int, np.ndarray]:
-        """Per cluster, the rows of the galaxies HDBSCAN takes as its exemplars (the cluster's
-        densest core)."""
-        lookup = {row.tobytes(): i for i, row in enumerate(self.reduced_)}
-        return {cluster: np.array([lookup[row.tobytes()] for row in points]) for cluster, points in enumerate(self.clusterer_.exemplars_)}
+        """Per cluster, the rows of its exemplars: the points of each leaf of the cluster's
+        subtree that persist to that leaf's highest lambda (the cluster's densest cores).
+
+        These are hdbscan's ``exemplars_``, read here from the condensed tree alone, because the
+        library only gives them after ``prediction_data=True``, which repeats the
+        ``min_samples``-nearest-neighbour search of the fit: 38 of 95 s at full GZ2 size
+        (benchmarks/pipeline_scale.py); and it returns coordinates, not rows.
+        """
+        tree = self.clusterer_.condensed_tree_
+        raw = tree.to_numpy()
+        points = raw[raw["child_size"] == 1]
+        subclusters: dict[int, list[int]] = {}
+        for edge in raw[raw["child_size"] > 1]:
+            subclusters.setdefault(int(edge["parent"]), []).append(int(edge["child"]))
+        # hdbscan numbers its clusters by the order of the selected nodes' ids.
+        exemplars = {}
+        for label, node in enumerate(sorted(tree._select_clusters())):
+            rows, stack = [], [node]
+            while stack:
+                current = stack.pop()
+                if current in subclusters:
+                    stack.extend(subclusters[current])
+                    continue
+                leaf = points[points["parent"] == current]
+                rows.append(leaf["child"][leaf["lambda_val"] == leaf["lambda_val"].max()])
+            exemplars[label] = np.sort(np.concatenate(rows)).astype(np.int64)
+        return exemplars
 
     @property
     def n_clusters_(self) -> int:
@@ -68,8 +91,7 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
 
 
 def _hdbscan(min_cluster_size: int, min_samples: int | None, method: str) -> hdbscan.HDBSCAN:
-    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method,
-                           gen_min_span_tree=True, prediction_data=True)
+    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method, gen_min_span_tree=True)
 
 
 def sweep(reduced: np.ndarray, min_cluster_sizes: list[int], min_samples: list[int | None], methods: list[str]) -> pd.DataFrame:

@@ -107,6 +107,9 @@ class UMAPParams(_Section):
     min_dist: float = Field(0.1, ge=0.0)
     random_state: int | None = Field(0, description="Fixed seed for reproducibility; forces UMAP onto one thread.")
     n_epochs: int | None = Field(None, ge=1, description="Layout optimisation epochs; None lets UMAP choose (200 above 10,000 galaxies). Fewer: a faster, rougher map.")
+    init: Literal["spectral", "pca", "random"] = Field(
+        "spectral", description="Starting layout. Spectral (UMAP's default) solves an eigenproblem on the whole k-NN graph, 2.5 of "
+        "UMAP's 4 minutes at full GZ2 size; pca starts from the first two principal components in seconds.")
 
 
 class AnalysisParams(_Section):

@@ -8,13 +8,14 @@ import umap
 
 
 def umap_2d(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, random_state: int | None = 0,
-            n_epochs: int | None = None) -> tuple[np.ndarray, int]:
+            n_epochs: int | None = None, init: str = "spectral") -> tuple[np.ndarray, int]:
     """UMAP to two dimensions; returns the coordinates and the number of threads UMAP used.
 
     A fixed ``random_state`` makes UMAP reproducible at the price of running on one thread.
     """
     n_neighbors = min(n_neighbors, len(X) - 1)
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, low_memory=True, n_epochs=n_epochs)
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, low_memory=True,
+                        n_epochs=n_epochs, init=init)
     coordinates = reducer.fit_transform(X).astype(np.float32)
     # umap-learn sets n_jobs to 1 itself when seeded; -1 means numba's whole thread pool.
     return coordinates, int(numba.get_num_threads() if reducer.n_jobs == -1 else reducer.n_jobs)

@@ -1,6 +1,7 @@
 import numba
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.datasets import make_blobs
 
 from galaxyutils import analysis, project
@@ -78,6 +79,21 @@ def test_exemplars_and_similarity_search():
     neighbours = explore.similar(X, catalog, "0", k=5)
     assert len(neighbours) == 5 and "0" not in set(neighbours.id_str)
     assert (y[neighbours.row] == y[0]).all() and neighbours.distance.is_monotonic_increasing
+
+
+@pytest.mark.parametrize("method", ["eom", "leaf"])
+def test_exemplars_are_hdbscans_own(method):
+    import hdbscan
+
+    X, _ = make_blobs(n_samples=600, centers=[[0, 0], [4, 0], [4.8, 0.6], [0, 6]], cluster_std=[1.0, 0.3, 0.3, 0.8], random_state=3)
+    clusterer = EmbeddingClusterer(variance=1.0, min_cluster_size=15, cluster_selection_method=method).fit(X)
+    reference = hdbscan.HDBSCAN(min_cluster_size=15, cluster_selection_method=method, prediction_data=True).fit(clusterer.reduced_)
+    assert (reference.labels_ == clusterer.labels_).all() and clusterer.n_clusters_ >= 3
+    exemplars = clusterer.exemplar_indices()
+    assert sorted(exemplars) == list(range(clusterer.n_clusters_))
+    for label, coordinates in enumerate(reference.exemplars_):
+        expected = sorted(map(tuple, coordinates))
+        assert sorted(map(tuple, clusterer.reduced_[exemplars[label]])) == expected
 
 
 def test_umap_reports_the_threads_it_used():
