@@ -15,15 +15,9 @@ from torch import nn
 
 from .config import AugmentParams
 
-PRESETS: dict[str, dict] = {
-    "astro": dict(crop_scale=(0.7, 1.0), rotation=True, blur_sigma=(0.1, 1.5), noise_std=0.02, brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0, grayscale_p=0.0),
-    "simclr": dict(crop_scale=(0.08, 1.0), rotation=False, blur_sigma=(0.1, 2.0), noise_std=0.0, brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2, grayscale_p=0.2),
-}
-
-
 def preset(name: str, **overrides) -> AugmentParams:
-    """The named preset's parameters, with any of them overridden."""
-    return AugmentParams(preset=name, **{**PRESETS[name], **overrides})
+    """The named preset's parameters (``config.AUGMENT_PRESETS``), with any of them overridden."""
+    return AugmentParams(preset=name, **overrides)
 
 
 class GalaxyAugment(nn.Module):
@@ -31,7 +25,7 @@ class GalaxyAugment(nn.Module):
 
     def __init__(self, params: AugmentParams, size: int):
         super().__init__()
-        steps: list[nn.Module] = [K.RandomResizedCrop((size, size), scale=tuple(params.crop_scale), ratio=(0.8, 1.25))]
+        steps: list[nn.Module] = [K.RandomResizedCrop((size, size), scale=tuple(params.crop_scale), ratio=tuple(params.crop_ratio))]
         if params.rotation:
             steps.append(K.RandomRotation(180.0, p=1.0))
         steps += [K.RandomHorizontalFlip(), K.RandomVerticalFlip()]

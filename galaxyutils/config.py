@@ -45,9 +45,25 @@ class SyntheticParams(_Section):
     compare_with: str | None = Field("../shared/data/gz2_sample", description="Real GZ2 release folder to show beside the synthetic galaxies, when present.")
 
 
+# The two augmentation recipes (see galaxyutils/augment.py). A profile picks one with
+# augment.preset and may override any of its values.
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    # Physical nuisances only. The crop keeps the aspect ratio: an image stretched along one axis
+    # changes the galaxy's axis ratio, the very observable that tells an edge-on disc.
+    "astro": dict(crop_scale=(0.7, 1.0), crop_ratio=(1.0, 1.0), rotation=True, blur_sigma=(0.1, 1.5), noise_std=0.02, brightness=0.2,
+                  contrast=0.2, saturation=0.0, hue=0.0, grayscale_p=0.0),
+    # Chen et al. (2020): torchvision's RandomResizedCrop defaults, strong colour distortion.
+    "simclr": dict(crop_scale=(0.08, 1.0), crop_ratio=(3 / 4, 4 / 3), rotation=False, blur_sigma=(0.1, 2.0), noise_std=0.0, brightness=0.8,
+                   contrast=0.8, saturation=0.8, hue=0.2, grayscale_p=0.2),
+}
+
+
 class AugmentParams(_Section):
+    """The preset's values, then any given explicitly (defaults shown are the astro preset's)."""
+
     preset: Literal["astro", "simclr"] = "astro"
-    crop_scale: tuple[float, float] = (0.7, 1.0)
+    crop_scale: tuple[float, float] = Field((0.7, 1.0), description="Range of the area fraction a random resized crop keeps.")
+    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="Range of the crop's aspect ratio (1, 1: no stretching).")
     rotation: bool = True
     blur_sigma: tuple[float, float] = (0.1, 1.5)
     noise_std: float = Field(0.02, ge=0.0)
@@ -56,6 +72,13 @@ class AugmentParams(_Section):
     saturation: float = Field(0.0, ge=0.0)
     hue: float = Field(0.0, ge=0.0, le=0.5)
     grayscale_p: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _start_from_preset(cls, given: Any) -> Any:
+        if isinstance(given, dict) and given.get("preset", "astro") in AUGMENT_PRESETS:
+            return {**AUGMENT_PRESETS[given.get("preset", "astro")], **given}
+        return given
 
 
 class ModelParams(_Section):

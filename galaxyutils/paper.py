@@ -111,7 +111,9 @@ def variables(run: pipeline.Run) -> dict[str, str]:
 def augmentation_text(params: config.AugmentParams) -> str:
     """The augmentations of a run in words, from the same parameters the training used."""
     low, high = params.crop_scale
-    steps = [f"a random resized crop keeping {100 * low:.0f}--{100 * high:.0f} per cent of the area (aspect ratio 0.8--1.25)"]
+    ratio_low, ratio_high = params.crop_ratio
+    ratio = "keeping the aspect ratio" if ratio_low == ratio_high == 1 else f"aspect ratio {ratio_low:.2f}--{ratio_high:.2f}"
+    steps = [f"a random resized crop keeping {100 * low:.0f}--{100 * high:.0f} per cent of the area ({ratio})"]
     if params.rotation:
         steps.append("a free rotation by any angle")
     steps.append("random horizontal and vertical flips")

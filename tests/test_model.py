@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from galaxyutils import augment
-from galaxyutils.config import ModelParams
+from galaxyutils import augment, config
+from galaxyutils.config import AUGMENT_PRESETS, ModelParams
 from galaxyutils.model import SimCLRModel, nt_xent_loss
 
 
@@ -40,7 +40,7 @@ def test_model_shapes():
 
 def test_augmentations_are_random_per_sample_and_keep_shape():
     image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
-    for name in augment.PRESETS:
+    for name in AUGMENT_PRESETS:
         views = augment.sample_views(augment.preset(name), image, n=4, seed=0)
         assert views.shape == (4, 32, 32, 3) and views.dtype == np.uint8
         assert len({v.tobytes() for v in views}) == 4, name  # four different views of one galaxy
@@ -51,6 +51,30 @@ def test_astro_preset_keeps_colour_and_rotation_is_free():
     assert params.saturation == params.hue == params.grayscale_p == 0.0 and params.rotation
     simclr = augment.preset("simclr", grayscale_p=0.5)
     assert simclr.grayscale_p == 0.5 and simclr.hue > 0
+
+
+def test_a_profile_choosing_a_preset_gets_its_values_and_overrides_win():
+    simclr = config.resolve("smoke", ["augment.preset=simclr"]).augment
+    assert simclr.crop_scale == AUGMENT_PRESETS["simclr"]["crop_scale"] and simclr.hue == 0.2 and not simclr.rotation
+    assert config.resolve("smoke", ["augment.preset=simclr", "augment.hue=0.05"]).augment.hue == 0.05
+    assert config.resolve("smoke").augment == augment.preset("astro")
+
+
+def _axis_ratio(view: np.ndarray) -> float:
+    y, x = np.nonzero(view[..., 0] > 127)
+    eigenvalues = np.linalg.eigvalsh(np.cov(np.stack([x, y])))
+    return float(np.sqrt(eigenvalues[0] / eigenvalues[1]))
+
+
+def test_astro_crop_keeps_the_axis_ratio_that_marks_an_edge_on_disc():
+    yy, xx = np.mgrid[:64, :64]
+    disc = np.repeat((((xx - 31.5) ** 2 + (yy - 31.5) ** 2 < 6**2) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    # Crops of half the frame always contain the whole disc, so only a stretch changes its shape.
+    quiet = dict(blur_sigma=(0.1, 0.1), noise_std=0.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, grayscale_p=0.0)
+    astro = [_axis_ratio(v) for v in augment.sample_views(augment.preset("astro", crop_scale=(0.5, 0.6), **quiet), disc, n=16)]
+    simclr = [_axis_ratio(v) for v in augment.sample_views(augment.preset("simclr", crop_scale=(0.5, 0.6), **quiet), disc, n=16)]
+    assert min(astro) > 0.95
+    assert min(simclr) < 0.9  # the original recipe stretches by up to 4:3
 
 
 def _debiased_double_loop(z1, z2, temperature, tau_plus):
