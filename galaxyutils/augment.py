@@ -30,14 +30,11 @@ class GalaxyAugment(nn.Module):
             steps.append(K.RandomRotation(180.0, p=1.0))
         steps += [K.RandomHorizontalFlip(), K.RandomVerticalFlip()]
         if params.brightness or params.contrast or params.saturation or params.hue:
-            # p=0.8 is SimCLR's; the astro preset's jitter is mild enough to apply always.
-            steps.append(
-                K.ColorJiggle(params.brightness, params.contrast, params.saturation, params.hue, p=0.8 if params.preset == "simclr" else 1.0)
-            )
+            steps.append(K.ColorJiggle(params.brightness, params.contrast, params.saturation, params.hue, p=params.jitter_p))
         if params.grayscale_p:
             steps.append(K.RandomGrayscale(p=params.grayscale_p))
         kernel = max(3, (size // 10) | 1)
-        steps.append(K.RandomGaussianBlur((kernel, kernel), tuple(params.blur_sigma), p=0.5))
+        steps.append(K.RandomGaussianBlur((kernel, kernel), tuple(params.blur_sigma), p=params.blur_p))
         if params.noise_std:
             steps.append(K.RandomGaussianNoise(std=params.noise_std, p=1.0))
         self.pipeline = K.AugmentationSequential(*steps)

@@ -31,16 +31,10 @@ FIGURE_METRICS = (
 )
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dictionaries as one level with dotted keys; lists become text."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = ", ".join(map(str, value)) if isinstance(value, list) else value
-    return flat
+def flatten(tree: dict[str, Any]) -> dict[str, Any]:
+    """Nested dictionaries as one level with dotted keys; lists become text (one table cell)."""
+    flat = pd.json_normalize(tree, sep=".").to_dict("records")[0]
+    return {key: ", ".join(map(str, value)) if isinstance(value, list) else value for key, value in flat.items()}
 
 
 def run_name(run_dir: Path) -> str:

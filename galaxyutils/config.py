@@ -49,35 +49,38 @@ class SyntheticParams(_Section):
 # augment.preset and may override any of its values.
 AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
     # Physical nuisances only. The crop keeps the aspect ratio: an image stretched along one axis
-    # changes the galaxy's axis ratio, the very observable that tells an edge-on disc.
-    "astro": dict(crop_scale=(0.7, 1.0), crop_ratio=(1.0, 1.0), rotation=True, blur_sigma=(0.1, 1.5), noise_std=0.02, brightness=0.2,
-                  contrast=0.2, saturation=0.0, hue=0.0, grayscale_p=0.0),
+    # changes the galaxy's axis ratio, the very observable that tells an edge-on disc. The jitter
+    # is mild enough to apply always.
+    "astro": dict(crop_scale=(0.7, 1.0), crop_ratio=(1.0, 1.0), rotation=True, brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0,
+                  jitter_p=1.0, grayscale_p=0.0, blur_sigma=(0.1, 1.5), blur_p=0.5, noise_std=0.02),
     # Chen et al. (2020): torchvision's RandomResizedCrop defaults, strong colour distortion.
-    "simclr": dict(crop_scale=(0.08, 1.0), crop_ratio=(3 / 4, 4 / 3), rotation=False, blur_sigma=(0.1, 2.0), noise_std=0.0, brightness=0.8,
-                   contrast=0.8, saturation=0.8, hue=0.2, grayscale_p=0.2),
+    "simclr": dict(crop_scale=(0.08, 1.0), crop_ratio=(3 / 4, 4 / 3), rotation=False, brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2,
+                   jitter_p=0.8, grayscale_p=0.2, blur_sigma=(0.1, 2.0), blur_p=0.5, noise_std=0.0),
 }
 
 
 class AugmentParams(_Section):
-    """The preset's values, then any given explicitly (defaults shown are the astro preset's)."""
+    """The chosen preset's values (``AUGMENT_PRESETS``), then any given explicitly."""
 
     preset: Literal["astro", "simclr"] = "astro"
-    crop_scale: tuple[float, float] = Field((0.7, 1.0), description="Range of the area fraction a random resized crop keeps.")
-    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="Range of the crop's aspect ratio (1, 1: no stretching).")
-    rotation: bool = True
-    blur_sigma: tuple[float, float] = (0.1, 1.5)
-    noise_std: float = Field(0.02, ge=0.0)
-    brightness: float = Field(0.2, ge=0.0)
-    contrast: float = Field(0.2, ge=0.0)
-    saturation: float = Field(0.0, ge=0.0)
-    hue: float = Field(0.0, ge=0.0, le=0.5)
-    grayscale_p: float = Field(0.0, ge=0.0, le=1.0)
+    crop_scale: tuple[float, float] = Field(description="Range of the area fraction a random resized crop keeps.")
+    crop_ratio: tuple[float, float] = Field(description="Range of the crop's aspect ratio (1, 1: no stretching).")
+    rotation: bool = Field(description="Free rotation by any angle (flips are always applied).")
+    brightness: float = Field(ge=0.0)
+    contrast: float = Field(ge=0.0)
+    saturation: float = Field(ge=0.0)
+    hue: float = Field(ge=0.0, le=0.5)
+    jitter_p: float = Field(ge=0.0, le=1.0, description="Probability of the colour jitter.")
+    grayscale_p: float = Field(ge=0.0, le=1.0)
+    blur_sigma: tuple[float, float] = Field(description="Range of the Gaussian blur's width in pixels (a PSF).")
+    blur_p: float = Field(ge=0.0, le=1.0, description="Probability of the blur.")
+    noise_std: float = Field(ge=0.0, description="Gaussian pixel noise on a 0-1 scale.")
 
     @model_validator(mode="before")
     @classmethod
     def _start_from_preset(cls, given: Any) -> Any:
-        if isinstance(given, dict) and given.get("preset", "astro") in AUGMENT_PRESETS:
-            return {**AUGMENT_PRESETS[given.get("preset", "astro")], **given}
+        if isinstance(given, dict):  # an unknown preset starts from astro, so only its name is reported
+            return {**AUGMENT_PRESETS.get(given.get("preset", "astro"), AUGMENT_PRESETS["astro"]), **given}
         return given
 
 

@@ -120,12 +120,12 @@ def augmentation_text(params: config.AugmentParams) -> str:
     jitter = {"brightness": params.brightness, "contrast": params.contrast, "saturation": params.saturation, "hue": params.hue}
     jitter = {name: value for name, value in jitter.items() if value}
     if jitter:
-        chance = "with probability 0.8" if params.preset == "simclr" else "always"
+        chance = "always" if params.jitter_p == 1 else f"with probability {params.jitter_p:g}"
         steps.append(f"colour jitter ({', '.join(f'{k} {v:g}' for k, v in jitter.items())}, {chance})")
     if params.grayscale_p:
         steps.append(f"conversion to greyscale with probability {params.grayscale_p:g}")
     sigma_low, sigma_high = params.blur_sigma
-    steps.append(f"a Gaussian blur of width $\\sigma$ = {sigma_low:g}--{sigma_high:g} pixels with probability 0.5")
+    steps.append(f"a Gaussian blur of width $\\sigma$ = {sigma_low:g}--{sigma_high:g} pixels with probability {params.blur_p:g}")
     if params.noise_std:
         steps.append(f"Gaussian pixel noise of standard deviation {params.noise_std:g} (on a 0--1 scale)")
     return f"the \\texttt{{{escape(params.preset)}}} preset: " + ", ".join(steps[:-1]) + f" and {steps[-1]}"
