@@ -18,15 +18,23 @@ def machine() -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def write_results(name: str, rows: list[dict], notes: str = "") -> str:
-    """Print a markdown table of ``rows`` and write it, with the machine, to results/NAME.{md,json}."""
-    RESULTS.mkdir(exist_ok=True)
+def _markdown(rows: list[dict]) -> str:
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, rows: list[dict], notes: str = "", tables: dict[str, list[dict]] | None = None) -> str:
+    """Print a markdown table of ``rows`` (then each of ``tables`` under its title) and write them,
+    with the machine, to results/NAME.{md,json}."""
+    RESULTS.mkdir(exist_ok=True)
+    tables = tables or {}
     info = machine()
-    text = f"# {name}\n\n{info['date']} on {info['cpu']} ({info['cores']} cores), {info['platform']}\n\n" + "\n".join(lines) + (f"\n\n{notes}\n" if notes else "\n")
+    text = f"# {name}\n\n{info['date']} on {info['cpu']} ({info['cores']} cores), {info['platform']}\n\n" + _markdown(rows)
+    text += "".join(f"\n\n## {title}\n\n{_markdown(table)}" for title, table in tables.items())
+    text += f"\n\n{notes}\n" if notes else "\n"
     (RESULTS / f"{name}.md").write_text(text)
-    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": info, "rows": rows, "notes": notes}, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": info, "rows": rows, "tables": tables, "notes": notes}, indent=2) + "\n")
     print(text)
     return text

@@ -5,9 +5,12 @@
     torchvision transforms in DataLoader workers (the usual SimCLR recipe);
 (b) whole training steps both ways, and the share of step time spent producing the views;
 (c) achieved FLOP/s of training over the FLOP/s of a large matmul measured in the same run (MFU),
-    for each backbone and resolution offered.
-Same model, batch and resolution within each comparison. Run on a GPU with --device cuda
---size 128. Run: .venv/bin/python benchmarks/training.py
+    for each backbone and resolution offered;
+(d) on a GPU, the share of wall time it runs kernels over whole training steps.
+Training steps are 02_simclr_train's own (train.contrastive_step, in train.precision's dtype and
+layout); same model, batch and resolution within each comparison.
+Run: .venv/bin/python benchmarks/training.py; on a GPU:
+.venv/bin/python benchmarks/training.py --device cuda --size 128 --sizes 64,128 --batch 256
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, write_results  # noqa: E402
 
-from galaxyutils import augment, config, data  # noqa: E402
-from galaxyutils.model import SimCLRModel, contrastive_loss  # noqa: E402
+from galaxyutils import augment, config, data, train  # noqa: E402
+from galaxyutils.model import SimCLRModel  # noqa: E402
 
 
 class JpegPairs(Dataset):
@@ -53,9 +56,9 @@ class JpegPairs(Dataset):
             return self.transform(image), self.transform(image)
 
 
-def matmul_flops(device: torch.device, n: int = 4096, repeats: int = 5) -> float:
-    """Peak-like FLOP/s of this machine: a large float32 matmul."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_flops(device: torch.device, dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
+    """Peak-like FLOP/s of this machine: a large matmul in the precision training computes in."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     _sync(device)
     start = time.perf_counter()
@@ -70,23 +73,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _train_step(model, optimizer, view1, view2) -> None:
-    loss = contrastive_loss(model(view1), model(view2), 0.2)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+class Trainer:
+    """A model and optimizer that step exactly as 02_simclr_train does on this device."""
 
+    def __init__(self, backbone: str, device: torch.device):
+        self.dtype, self.layout = train.precision(device)
+        self.model = SimCLRModel(config.ModelParams(backbone=backbone)).to(device, memory_format=self.layout)
+        self.optimizer = torch.optim.AdamW(self.model.parameters())
 
-def step_flops(model, optimizer, batch: torch.Tensor) -> float:
-    with FlopCounterMode(display=False) as counter:
-        _train_step(model, optimizer, batch, batch)
-    return float(counter.get_total_flops())
+    def step(self, view1: torch.Tensor, view2: torch.Tensor) -> None:
+        view1, view2 = view1.contiguous(memory_format=self.layout), view2.contiguous(memory_format=self.layout)
+        train.contrastive_step(self.model, self.optimizer, view1, view2, self.dtype, 0.2)
+
+    def flops(self, batch: torch.Tensor) -> float:
+        """FLOPs of one step (forward and backward of both views), counted by torch."""
+        with FlopCounterMode(display=False) as counter:
+            self.step(batch, batch)
+        return float(counter.get_total_flops())
 
 
 def ours_data_path(store: np.ndarray, params, batch_size: int, steps: int, device: torch.device) -> tuple[float, list]:
+    """galaxies/s delivering two augmented views from the store, after one untimed warm-up batch
+    (as the usual recipe's workers are warm), and the views made."""
     gpu_augment = augment.GalaxyAugment(params, store.shape[1]).to(device)
     rng = np.random.default_rng(0)
+    with torch.no_grad():
+        gpu_augment(augment.to_tensor(store[:batch_size], device))
     batches = []
+    _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         batch = augment.to_tensor(store[np.sort(rng.choice(len(store), batch_size, replace=False))], device)
@@ -110,16 +124,50 @@ def usual_data_path(loader: DataLoader, steps: int) -> float:
     return steps * loader.batch_size / (time.perf_counter() - start)
 
 
-def timed_training(model, optimizer, views, device: torch.device, steps: int) -> tuple[float, float]:
+def timed_training(trainer: Trainer, views, device: torch.device, steps: int) -> tuple[float, float]:
     """galaxies/s over ``steps`` training steps on ready views, and seconds per step."""
-    _train_step(model, optimizer, *views[0])
+    trainer.step(*views[0])
     _sync(device)
     start = time.perf_counter()
     for k in range(steps):
-        _train_step(model, optimizer, *views[k % len(views)])
+        trainer.step(*views[k % len(views)])
     _sync(device)
     seconds = (time.perf_counter() - start) / steps
     return views[0][0].shape[0] / seconds, seconds
+
+
+def ours_training(trainer: Trainer, store: np.ndarray, params, batch_size: int, steps: int, device: torch.device) -> tuple[float, float]:
+    """Whole steps as 02 runs them: store rows to the device, two augmented views, a training step.
+    Returns seconds per step and the share of it spent producing the views."""
+    gpu_augment = augment.GalaxyAugment(params, store.shape[1]).to(device)
+    rng = np.random.default_rng(1)
+    produce = 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        tick = time.perf_counter()
+        batch = augment.to_tensor(store[np.sort(rng.choice(len(store), batch_size, replace=False))], device)
+        with torch.no_grad():
+            view1, view2 = gpu_augment(batch), gpu_augment(batch)
+        _sync(device)
+        produce += time.perf_counter() - tick
+        trainer.step(view1, view2)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return seconds / steps, produce / seconds
+
+
+def gpu_busy_share(trainer: Trainer, store: np.ndarray, params, batch_size: int, steps: int, device: torch.device) -> float:
+    """Share of wall time the GPU spends running kernels over whole training steps, from the
+    profiler's kernel timeline (kernels of one stream never overlap, so their sum is busy time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    ours_training(trainer, store, params, batch_size, 1, device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as profiler:
+        start = time.perf_counter()
+        ours_training(trainer, store, params, batch_size, steps, device)
+        wall = time.perf_counter() - start
+    kernel_us = sum(event.self_device_time_total for event in profiler.key_averages())
+    return kernel_us / 1e6 / wall
 
 
 def main() -> None:
@@ -139,7 +187,8 @@ def main() -> None:
     workers = os.cpu_count() or 1
     paths = sorted(str(p) for p in args.images.glob("*.jpg"))
     crop = 0.5
-    peak = matmul_flops(device)
+    dtype = train.precision(device)[0]
+    peak = matmul_flops(device, dtype)
     astro = augment.preset("astro")
     simclr = augment.preset("simclr")
     rows = []
@@ -150,45 +199,46 @@ def main() -> None:
     ours_rate, views = ours_data_path(store, simclr, args.batch, args.steps, device)
     loader = usual_loader(paths, args.size, crop, args.batch, workers)
     usual_rate = usual_data_path(loader, args.steps)
-    rows.append({"measure": "(a) data path: views/s", "ours": ours_rate, "usual": usual_rate, "ratio": ours_rate / usual_rate})
+    rows.append({"measure": "(a) data path: galaxies/s (two views each)", "ours": ours_rate, "usual": usual_rate, "ratio": ours_rate / usual_rate})
 
-    model = SimCLRModel(config.ModelParams()).to(device)
-    optimizer = torch.optim.AdamW(model.parameters())
-    compute_rate, step_seconds = timed_training(model, optimizer, views, device, args.steps)
-    # Whole steps: producing the views then training on them, each way, measured in sequence.
-    ours_step = 1 / ours_rate * args.batch + step_seconds
+    trainer = Trainer("resnet18", device)
+    _, step_seconds = timed_training(trainer, views, device, args.steps)
+    ours_step, ours_share = ours_training(trainer, store, simclr, args.batch, args.steps, device)
     start = time.perf_counter()
     iterator = iter(loader)
     wait = 0.0
     for _ in range(args.steps):
         tick = time.perf_counter()
         view1, view2 = next(iterator)
+        view1, view2 = view1.to(device, non_blocking=True), view2.to(device, non_blocking=True)
         wait += time.perf_counter() - tick
-        _train_step(model, optimizer, view1.to(device, non_blocking=True), view2.to(device, non_blocking=True))
+        trainer.step(view1, view2)
     _sync(device)
     usual_step = (time.perf_counter() - start) / args.steps
     rows.append({"measure": "(b) training: galaxies/s", "ours": args.batch / ours_step, "usual": args.batch / usual_step, "ratio": usual_step / ours_step})
-    rows.append({"measure": "(b) share of step producing views", "ours": (ours_step - step_seconds) / ours_step, "usual": wait / (args.steps * usual_step), "ratio": float("nan")})
-    flops = step_flops(model, optimizer, views[0][0])
-    rows.append({"measure": "(c) MFU, resnet18 (train FLOP/s / matmul FLOP/s)", "ours": flops / step_seconds / peak, "usual": float("nan"), "ratio": float("nan")})
+    rows.append({"measure": "(b) share of step producing views", "ours": ours_share, "usual": wait / (args.steps * usual_step), "ratio": float("nan")})
+    rows.append({"measure": "(c) MFU: training FLOP/s / matmul FLOP/s", "ours": trainer.flops(views[0][0]) / step_seconds / peak, "usual": float("nan"), "ratio": float("nan")})
+    if device.type == "cuda":
+        rows.append({"measure": "(d) share of wall time the GPU runs kernels", "ours": gpu_busy_share(trainer, store, simclr, args.batch, args.steps, device),
+                     "usual": float("nan"), "ratio": float("nan")})
 
     # (c) throughput and MFU for each backbone and resolution offered (astro preset views).
+    per_backbone = []
     for backbone in args.backbones.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            model = SimCLRModel(config.ModelParams(backbone=backbone)).to(device)
-            optimizer = torch.optim.AdamW(model.parameters())
+            trainer = Trainer(backbone, device)
             small = np.asarray(data.build_image_store(paths[: args.batch * 2], Path("/tmp") / f"benchmark_small_{size}.npy", size, crop, workers)[0])
             _, size_views = ours_data_path(small, astro, args.batch, 2, device)
-            rate, seconds = timed_training(model, optimizer, size_views, device, max(2, args.steps // 2))
-            flops = step_flops(model, optimizer, size_views[0][0])
-            rows.append({"measure": f"(c) {backbone} at {size} px: galaxies/s | GFLOP/galaxy | MFU",
-                         "ours": rate, "usual": flops / args.batch / 1e9, "ratio": flops / seconds / peak})
+            rate, seconds = timed_training(trainer, size_views, device, max(2, args.steps // 2))
+            flops = trainer.flops(size_views[0][0])
+            per_backbone.append({"backbone": backbone, "pixels": size, "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": flops / seconds / peak})
 
-    notes = (f"device {device}, batch {args.batch}, {args.steps} timed steps, {workers} DataLoader workers for the usual recipe "
-             f"(JPEG decode + per-image torchvision SimCLR transforms), ours: uint8 store + batched kornia on the device. "
-             f"Matmul peak measured in this run: {peak / 1e9:.0f} GFLOP/s (float32). In the (c) rows, 'usual' holds GFLOP per "
-             f"galaxy per training step (two views, forward + backward) and 'ratio' the MFU.")
-    write_results(f"training_{device.type}", rows, notes)
+    precision = "bf16 autocast, channels_last" if dtype == torch.bfloat16 else "float32"
+    notes = (f"device {device}, ResNet-18 at {args.size} px for (a)-(c), batch {args.batch}, {args.steps} timed steps, training in {precision} "
+             f"as 02_simclr_train does on this device. Usual recipe: JPEG decode + per-image torchvision SimCLR transforms in {workers} "
+             f"DataLoader workers; ours: uint8 store + batched kornia on the device. Matmul peak measured in this run: {peak / 1e9:.0f} "
+             f"GFLOP/s ({str(dtype).removeprefix('torch.')}). GFLOP/galaxy: one training step's count (two views, forward + backward) per galaxy.")
+    write_results(f"training_{device.type}", rows, notes, tables={"(c) each backbone and resolution offered (astro views)": per_backbone})
 
 
 if __name__ == "__main__":
