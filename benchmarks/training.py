@@ -76,9 +76,9 @@ def _sync(device: torch.device) -> None:
 class Trainer:
     """A model and optimizer that step exactly as 02_simclr_train does on this device."""
 
-    def __init__(self, backbone: str, device: torch.device):
+    def __init__(self, backbone: str, device: torch.device, small_input_stem: bool = False):
         self.dtype, self.layout = train.precision(device)
-        self.model = SimCLRModel(config.ModelParams(backbone=backbone)).to(device, memory_format=self.layout)
+        self.model = SimCLRModel(config.ModelParams(backbone=backbone, small_input_stem=small_input_stem)).to(device, memory_format=self.layout)
         self.optimizer = torch.optim.AdamW(self.model.parameters())
 
     def step(self, view1: torch.Tensor, view2: torch.Tensor) -> None:
@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backbones", default="resnet18,resnet34,resnet50")
     parser.add_argument("--sizes", default="32,48,64")
+    parser.add_argument("--small-stem-backbones", default="resnet18", help="also time these with model.small_input_stem")
     args = parser.parse_args()
     if not args.images.is_dir():
         sys.exit(f"no images at {args.images}: the benchmark reads the real GZ2 sample in ../shared/data")
@@ -224,14 +225,16 @@ def main() -> None:
 
     # (c) throughput and MFU for each backbone and resolution offered (astro preset views).
     per_backbone = []
-    for backbone in args.backbones.split(","):
+    variants = [(b, False) for b in args.backbones.split(",")] + [(b, True) for b in args.small_stem_backbones.split(",") if b]
+    for backbone, small_stem in variants:
         for size in (int(s) for s in args.sizes.split(",")):
-            trainer = Trainer(backbone, device)
+            trainer = Trainer(backbone, device, small_stem)
             small = np.asarray(data.build_image_store(paths[: args.batch * 2], Path("/tmp") / f"benchmark_small_{size}.npy", size, crop, workers)[0])
             _, size_views = ours_data_path(small, astro, args.batch, 2, device)
             rate, seconds = timed_training(trainer, size_views, device, max(2, args.steps // 2))
             flops = trainer.flops(size_views[0][0])
-            per_backbone.append({"backbone": backbone, "pixels": size, "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": flops / seconds / peak})
+            per_backbone.append({"backbone": backbone, "stem": "3x3/1 (small input)" if small_stem else "7x7/2 + max-pool", "pixels": size,
+                                 "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": flops / seconds / peak})
 
     precision = "bf16 autocast, channels_last" if dtype == torch.bfloat16 else "float32"
     notes = (f"device {device}, ResNet-18 at {args.size} px for (a)-(c), batch {args.batch}, {args.steps} timed steps, training in {precision} "
