@@ -35,7 +35,8 @@ def cluster_agreement(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:
     """ARI, AMI, V-measure, homogeneity and completeness of cluster labels against ``truth``.
 
     Noise (-1) counts as one more group, so a clustering cannot score well by calling the hard
-    galaxies noise; ``ari_clustered`` is the ARI over clustered galaxies alone.
+    galaxies noise; ``ari_clustered`` and ``v_measure_clustered`` score the clustered galaxies alone
+    (how pure and complete the clusters are, whatever the noise fraction beside them).
     """
     known = truth.notna().to_numpy()
     labels, truth = np.asarray(labels)[known], truth.to_numpy()[known]
@@ -48,6 +49,7 @@ def cluster_agreement(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:
         "homogeneity": homogeneity,
         "completeness": completeness,
         "ari_clustered": metrics.adjusted_rand_score(truth[clustered], labels[clustered]) if clustered.any() else float("nan"),
+        "v_measure_clustered": metrics.v_measure_score(truth[clustered], labels[clustered]) if clustered.any() else float("nan"),
         "noise_fraction": float(np.mean(labels == -1)),
         "n_clusters": int(labels.max() + 1),
     }

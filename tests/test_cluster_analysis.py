@@ -24,6 +24,8 @@ def test_agreement_counts_noise_as_a_group():
     assert perfect["ari"] == 1.0 and perfect["v_measure"] == 1.0 and perfect["noise_fraction"] == 0.0
     noisy = analysis.cluster_agreement(np.array([0, 0, 1, 1, -1, -1]), truth)
     assert noisy["ari"] == 1.0 and noisy["noise_fraction"] == 1 / 3 and noisy["n_clusters"] == 2
+    pure_but_half_noise = analysis.cluster_agreement(np.array([0, -1, 1, -1, 2, -1]), truth)
+    assert pure_but_half_noise["v_measure_clustered"] == 1.0 and pure_but_half_noise["v_measure"] < 0.7
     all_noise = analysis.cluster_agreement(np.array([-1] * 6), truth)
     assert all_noise["ari"] == 0.0 and all_noise["n_clusters"] == 0
 
