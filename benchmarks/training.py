@@ -92,6 +92,14 @@ class Trainer:
         return float(counter.get_total_flops())
 
 
+def draw_views(gpu_augment: augment.GalaxyAugment, store: np.ndarray, rng: np.random.Generator, batch_size: int,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Our data path for one batch: random store rows to the device, two augmented views."""
+    batch = augment.to_tensor(store[np.sort(rng.choice(len(store), batch_size, replace=False))], device)
+    with torch.no_grad():
+        return gpu_augment(batch), gpu_augment(batch)
+
+
 def ours_data_path(store: np.ndarray, params, batch_size: int, steps: int, device: torch.device) -> tuple[float, list]:
     """galaxies/s delivering two augmented views from the store, after one untimed warm-up batch
     (as the usual recipe's workers are warm), and the views made."""
@@ -99,13 +107,9 @@ def ours_data_path(store: np.ndarray, params, batch_size: int, steps: int, devic
     rng = np.random.default_rng(0)
     with torch.no_grad():
         gpu_augment(augment.to_tensor(store[:batch_size], device))
-    batches = []
     _sync(device)
     start = time.perf_counter()
-    for _ in range(steps):
-        batch = augment.to_tensor(store[np.sort(rng.choice(len(store), batch_size, replace=False))], device)
-        with torch.no_grad():
-            batches.append((gpu_augment(batch), gpu_augment(batch)))
+    batches = [draw_views(gpu_augment, store, rng, batch_size, device) for _ in range(steps)]
     _sync(device)
     return steps * batch_size / (time.perf_counter() - start), batches
 
@@ -145,9 +149,7 @@ def ours_training(trainer: Trainer, store: np.ndarray, params, batch_size: int, 
     start = time.perf_counter()
     for _ in range(steps):
         tick = time.perf_counter()
-        batch = augment.to_tensor(store[np.sort(rng.choice(len(store), batch_size, replace=False))], device)
-        with torch.no_grad():
-            view1, view2 = gpu_augment(batch), gpu_augment(batch)
+        view1, view2 = draw_views(gpu_augment, store, rng, batch_size, device)
         _sync(device)
         produce += time.perf_counter() - tick
         trainer.step(view1, view2)
