@@ -59,6 +59,17 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
     return table
 
 
+def with_repeat_statistics(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs that differ in nothing but the seed are repeats of one experiment: add the mean and
+    the sample standard deviation across them to every numeric row, the run-to-run spread to
+    quote beside a number. Other tables are returned as they are."""
+    if table.shape[1] < 2 or [q for q in table.index if q.startswith("param.")] != ["param.seed"]:
+        return table
+    values = table.drop(index="param.seed").apply(pd.to_numeric, errors="coerce")
+    numeric = values.notna().all(axis=1)
+    return table.assign(mean=values.mean(axis=1).where(numeric), std=values.std(axis=1, ddof=1).where(numeric))
+
+
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
@@ -88,17 +99,19 @@ def comparison_figure(table: pd.DataFrame):
 
 
 def write_comparison(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
-    """``compare.md``, ``compare.csv`` and ``compare.png`` in ``out_dir``; returns the table."""
+    """``compare.md``, ``compare.csv`` and ``compare.png`` in ``out_dir``; returns the table, with
+    mean and standard deviation columns when the runs are repeats over seeds."""
     import matplotlib.pyplot as plt
 
     table = compare_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "compare.csv")
-    (out_dir / "compare.md").write_text(to_markdown(table) + "\n")
     figure = comparison_figure(table)
     figure.savefig(out_dir / "compare.png", dpi=110, bbox_inches="tight")
     plt.close(figure)
+    table = with_repeat_statistics(table)
+    table.to_csv(out_dir / "compare.csv")
+    (out_dir / "compare.md").write_text(to_markdown(table) + "\n")
     return table
 
 

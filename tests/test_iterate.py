@@ -116,3 +116,14 @@ def test_compare_prints_the_table_of_runs(smoke_run, hdbscan_sweep, cli, tmp_pat
     assert float(table.loc["evaluation.simclr.clusters.ari", "smoke"]) == pytest.approx(smoke_metrics["evaluation"]["simclr"]["clusters"]["ari"])
     missing = cli("compare", str(tmp_path / "nothing-here"))
     assert missing.returncode == 2 and "not run folders" in missing.stderr
+
+
+def test_repeats_over_seeds_get_mean_and_spread_columns():
+    runs = pd.DataFrame({"a": ["0", "ran 9 s", 0.40, 3], "b": ["1", "ran 8 s", 0.50, 5]},
+                        index=["param.seed", "stage.02_simclr_train", "v_measure", "n_clusters"])
+    table = compare.with_repeat_statistics(runs)
+    assert table.loc["v_measure", "mean"] == pytest.approx(0.45) and table.loc["v_measure", "std"] == pytest.approx(0.0707, abs=1e-4)
+    assert table.loc["n_clusters", "mean"] == 4 and pd.isna(table.loc["stage.02_simclr_train", "mean"]) and pd.isna(table.loc["param.seed", "mean"])
+    # Runs that differ in anything else are not repeats: no statistics across them.
+    other = pd.concat([runs, pd.DataFrame({"a": [10], "b": [20]}, index=["param.hdbscan.min_cluster_size"])])
+    assert list(compare.with_repeat_statistics(other).columns) == ["a", "b"]
