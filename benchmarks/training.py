@@ -4,8 +4,8 @@
     batched kornia augmentation on the device (ours), versus JPEG decoding plus per-image
     torchvision transforms in DataLoader workers (the usual SimCLR recipe);
 (b) whole training steps both ways, and the share of step time spent producing the views;
-(c) achieved FLOP/s of training over the FLOP/s of a large matmul measured in the same run (MFU),
-    for each backbone and resolution offered;
+(c) achieved FLOP/s of training over the FLOP/s of a large matmul timed just before and after
+    (MFU), the median of several steps, for each backbone and resolution offered;
 (d) on a GPU, the share of wall time it runs kernels over whole training steps.
 Training steps are 02_simclr_train's own (train.contrastive_step, in train.precision's dtype and
 layout); same model, batch and resolution within each comparison.
@@ -129,15 +129,28 @@ def usual_data_path(loader: DataLoader, steps: int) -> float:
 
 
 def timed_training(trainer: Trainer, views, device: torch.device, steps: int) -> tuple[float, float]:
-    """galaxies/s over ``steps`` training steps on ready views, and seconds per step."""
+    """galaxies/s and seconds per step on ready views: the median of ``steps`` separately timed
+    steps, because on a shared machine other tenants' bursts slow single steps."""
     trainer.step(*views[0])
     _sync(device)
-    start = time.perf_counter()
+    seconds = []
     for k in range(steps):
+        start = time.perf_counter()
         trainer.step(*views[k % len(views)])
-    _sync(device)
-    seconds = (time.perf_counter() - start) / steps
-    return views[0][0].shape[0] / seconds, seconds
+        _sync(device)
+        seconds.append(time.perf_counter() - start)
+    median = float(np.median(seconds))
+    return views[0][0].shape[0] / median, median
+
+
+def mfu(trainer: Trainer, views, device: torch.device, steps: int) -> tuple[float, float, float, float]:
+    """galaxies/s, FLOPs per step, MFU and the matmul FLOP/s it divides by, measured just before
+    and after the steps: the peak itself drifts by 10% or more over a run on a shared machine."""
+    peak_before = matmul_flops(device, trainer.dtype)
+    rate, seconds = timed_training(trainer, views, device, steps)
+    peak = (peak_before + matmul_flops(device, trainer.dtype)) / 2
+    flops = trainer.flops(views[0][0])
+    return rate, flops, flops / seconds / peak, peak
 
 
 def ours_training(trainer: Trainer, store: np.ndarray, params, batch_size: int, steps: int, device: torch.device) -> tuple[float, float]:
@@ -177,11 +190,12 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=SHARED_DATA / "gz2_sample" / "images")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement (the median counts)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backbones", default="resnet18,resnet34,resnet50")
-    parser.add_argument("--sizes", default="32,48,64")
+    parser.add_argument("--sizes", default="32,48,64,96")
     parser.add_argument("--small-stem-backbones", default="resnet18", help="also time these with model.small_input_stem")
+    parser.add_argument("--small-stem-sizes", default="32,48,64", help="resolutions for the small-input stem (96 px: ~30 s a step on 2 cores)")
     args = parser.parse_args()
     if not args.images.is_dir():
         sys.exit(f"no images at {args.images}: the benchmark reads the real GZ2 sample in ../shared/data")
@@ -191,7 +205,6 @@ def main() -> None:
     paths = sorted(str(p) for p in args.images.glob("*.jpg"))
     crop = 0.5
     dtype = train.precision(device)[0]
-    peak = matmul_flops(device, dtype)
     astro = augment.preset("astro")
     simclr = augment.preset("simclr")
     rows = []
@@ -205,7 +218,7 @@ def main() -> None:
     rows.append({"measure": "(a) data path: galaxies/s (two views each)", "ours": ours_rate, "usual": usual_rate, "ratio": ours_rate / usual_rate})
 
     trainer = Trainer("resnet18", device)
-    _, step_seconds = timed_training(trainer, views, device, args.steps)
+    _, _, main_mfu, _ = mfu(trainer, views, device, args.steps)
     ours_step, ours_share = ours_training(trainer, store, simclr, args.batch, args.steps, device)
     start = time.perf_counter()
     iterator = iter(loader)
@@ -220,7 +233,7 @@ def main() -> None:
     usual_step = (time.perf_counter() - start) / args.steps
     rows.append({"measure": "(b) training: galaxies/s", "ours": args.batch / ours_step, "usual": args.batch / usual_step, "ratio": usual_step / ours_step})
     rows.append({"measure": "(b) share of step producing views", "ours": ours_share, "usual": wait / (args.steps * usual_step), "ratio": float("nan")})
-    rows.append({"measure": "(c) MFU: training FLOP/s / matmul FLOP/s", "ours": trainer.flops(views[0][0]) / step_seconds / peak, "usual": float("nan"), "ratio": float("nan")})
+    rows.append({"measure": "(c) MFU: training FLOP/s / matmul FLOP/s", "ours": main_mfu, "usual": float("nan"), "ratio": float("nan")})
     if device.type == "cuda":
         rows.append({"measure": "(d) share of wall time the GPU runs kernels", "ours": gpu_busy_share(trainer, store, simclr, args.batch, args.steps, device),
                      "usual": float("nan"), "ratio": float("nan")})
@@ -229,20 +242,20 @@ def main() -> None:
     per_backbone = []
     variants = [(b, False) for b in args.backbones.split(",")] + [(b, True) for b in args.small_stem_backbones.split(",") if b]
     for backbone, small_stem in variants:
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in (int(s) for s in (args.small_stem_sizes if small_stem else args.sizes).split(",")):
             trainer = Trainer(backbone, device, small_stem)
             small = np.asarray(data.build_image_store(paths[: args.batch * 2], Path("/tmp") / f"benchmark_small_{size}.npy", size, crop, workers)[0])
             _, size_views = ours_data_path(small, astro, args.batch, 2, device)
-            rate, seconds = timed_training(trainer, size_views, device, max(2, args.steps // 2))
-            flops = trainer.flops(size_views[0][0])
+            rate, flops, size_mfu, peak = mfu(trainer, size_views, device, args.steps)
             per_backbone.append({"backbone": backbone, "stem": "3x3/1 (small input)" if small_stem else "7x7/2 + max-pool", "pixels": size,
-                                 "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": flops / seconds / peak})
+                                 "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": size_mfu,
+                                 "matmul GFLOP/s": peak / 1e9})
 
     precision = "bf16 autocast, channels_last" if dtype == torch.bfloat16 else "float32"
-    notes = (f"device {device}, ResNet-18 at {args.size} px for (a)-(c), batch {args.batch}, {args.steps} timed steps, training in {precision} "
+    notes = (f"device {device}, ResNet-18 at {args.size} px for (a)-(c), batch {args.batch}, {args.steps} timed steps (the median step for (c)), training in {precision} "
              f"as 02_simclr_train does on this device. Usual recipe: JPEG decode + per-image torchvision SimCLR transforms in {workers} "
-             f"DataLoader workers; ours: uint8 store + batched kornia on the device. Matmul peak measured in this run: {peak / 1e9:.0f} "
-             f"GFLOP/s ({str(dtype).removeprefix('torch.')}). GFLOP/galaxy: one training step's count (two views, forward + backward) per galaxy.")
+             f"DataLoader workers; ours: uint8 store + batched kornia on the device. MFU divides by a 4096 x 4096 matmul in "
+             f"{str(dtype).removeprefix('torch.')} timed just before and after each row's steps. GFLOP/galaxy: one training step's count (two views, forward + backward) per galaxy.")
     write_results(f"training_{device.type}", rows, notes, tables={"(c) each backbone and resolution offered (astro views)": per_backbone})
 
 
