@@ -2,6 +2,11 @@
 
 Labels (vote fractions, ``gz2_class``, a synthetic galaxy's true family) are read here and only
 here: nothing in this module feeds training or clustering.
+
+The evaluation protocol (docs/design.md) treats every embedding alike, the SimCLR one and every
+baseline: ``protocol_features`` L2-normalises it and reduces it with PCA to the same number of
+components, then the same k, folds and seed score it. How an embedding happens to be scaled or
+rotated can then not change its rank.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, normalize
 
 from . import gz2
 
@@ -115,8 +121,18 @@ def cluster_vote_table(labels: np.ndarray, votes: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def protocol_features(X: np.ndarray, components: int = 50, seed: int = 0) -> np.ndarray:
+    """The protocol's treatment of any embedding before it is scored: each row L2-normalised
+    (so only directions count, as in the contrastive loss and in 04's clustering), then PCA to
+    ``components`` (fewer when the embedding has fewer dimensions or rows). Label-free."""
+    X = normalize(np.asarray(X, dtype=np.float64))
+    return PCA(min(components, *X.shape), random_state=seed).fit_transform(X)
+
+
 def evaluate_embedding(X: np.ndarray, labels: np.ndarray, catalog: pd.DataFrame, k: int = 10, folds: int = 5, seed: int = 0) -> dict:
-    """Every score of DESIGN.md that the catalogue supports, for one embedding and its clusters."""
+    """Every score the catalogue supports for features ``X`` (as given) and their clusters: kNN
+    balanced accuracy and cluster agreement on the true classes, kNN and ridge-probe R^2 on the
+    key vote fractions (weighted and debiased)."""
     result: dict = {}
     truth = truth_labels(catalog)
     if truth is not None:
@@ -130,3 +146,17 @@ def evaluate_embedding(X: np.ndarray, labels: np.ndarray, catalog: pd.DataFrame,
             result[key] = knn_r2(X, votes, k, folds, seed)
             result["probe_r2" if kind == "weighted_fraction" else "probe_r2_debiased"] = probe_r2(X, votes, folds, seed)
     return result
+
+
+def evaluate_embeddings(embeddings: dict[str, np.ndarray], labels: dict[str, np.ndarray], catalog: pd.DataFrame, k: int = 10,
+                        folds: int = 5, seed: int = 0, components: int | None = 50) -> dict[str, dict]:
+    """The protocol over several embeddings: each through ``protocol_features`` (``components``
+    None scores them as they come, for the secondary as-is table), then ``evaluate_embedding``
+    with its own cluster ``labels`` and the same k, folds and seed."""
+    return {name: evaluate_embedding(X if components is None else protocol_features(X, components, seed), labels[name], catalog, k, folds, seed)
+            for name, X in embeddings.items()}
+
+
+def evaluation_table(evaluation: dict[str, dict]) -> pd.DataFrame:
+    """Scores as rows (``knn_r2.smooth``, ``clusters.ari``, ...), embeddings as columns."""
+    return pd.json_normalize([{"embedding": name, **scores} for name, scores in evaluation.items()]).set_index("embedding").T

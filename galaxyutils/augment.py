@@ -4,9 +4,16 @@ Two named presets: ``simclr`` is the original recipe (Chen et al. 2020: random r
 flips, strong colour jitter, greyscale, blur); ``astro`` keeps colour, which carries physics for
 galaxies, and uses the physical nuisances instead (free rotation, flips, mild crop and scale, PSF
 blur, sky noise, mild brightness/contrast), after Hayat et al. 2021 and Stein et al. 2021.
+
+Every view is cut from the centre 1/sqrt(2) of the stored image (``view_size``), after the
+rotation: a square rotated by any angle still covers that centre, so no view shows the empty
+corners or octagonal edges an encoder could learn to recognise. Embedding (03) uses the same
+centre, unrotated, so training and embedding see the same field.
 """
 
 from __future__ import annotations
+
+import math
 
 import kornia.augmentation as K
 import numpy as np
@@ -15,25 +22,44 @@ from torch import nn
 
 from .config import AugmentParams
 
+
+def view_size(store_size: int) -> int:
+    """Side of the views the encoder sees: the largest centre square that every rotation of a
+    ``store_size`` image still covers, one pixel in from its edge (where interpolation would mix
+    in the empty outside), and with equal margins, so a view of a store image rotated by 90
+    degrees is the rotated view."""
+    view = int((store_size - 2) / math.sqrt(2))
+    return view - (store_size - view) % 2
+
+
+def centre_view(batch: torch.Tensor) -> torch.Tensor:
+    """The encoder's field of a float batch B x 3 x S x S: its centre ``view_size(S)`` pixels."""
+    side, view = batch.shape[-1], view_size(batch.shape[-1])
+    start = (side - view) // 2
+    return batch[..., start : start + view, start : start + view]
+
+
 def preset(name: str, **overrides) -> AugmentParams:
     """The named preset's parameters (``config.AUGMENT_PRESETS``), with any of them overridden."""
     return AugmentParams(preset=name, **overrides)
 
 
 class GalaxyAugment(nn.Module):
-    """Maps a float batch B x 3 x S x S in [0, 1] to one random view per sample."""
+    """Maps a float batch B x 3 x S x S in [0, 1] (the store) to one random view per sample,
+    B x 3 x V x V with V = ``view_size(S)``."""
 
     def __init__(self, params: AugmentParams, size: int):
         super().__init__()
-        steps: list[nn.Module] = [K.RandomResizedCrop((size, size), scale=tuple(params.crop_scale), ratio=tuple(params.crop_ratio))]
-        if params.rotation:
-            steps.append(K.RandomRotation(180.0, p=1.0))
-        steps += [K.RandomHorizontalFlip(), K.RandomVerticalFlip()]
+        view = view_size(size)
+        steps: list[nn.Module] = [K.RandomRotation(180.0, p=1.0)] if params.rotation else []
+        steps += [K.CenterCrop(view),
+                  K.RandomResizedCrop((view, view), scale=tuple(params.crop_scale), ratio=tuple(params.crop_ratio)),
+                  K.RandomHorizontalFlip(), K.RandomVerticalFlip()]
         if params.brightness or params.contrast or params.saturation or params.hue:
             steps.append(K.ColorJiggle(params.brightness, params.contrast, params.saturation, params.hue, p=params.jitter_p))
         if params.grayscale_p:
             steps.append(K.RandomGrayscale(p=params.grayscale_p))
-        kernel = max(3, (size // 10) | 1)
+        kernel = max(3, (view // 10) | 1)
         steps.append(K.RandomGaussianBlur((kernel, kernel), tuple(params.blur_sigma), p=params.blur_p))
         if params.noise_std:
             steps.append(K.RandomGaussianNoise(std=params.noise_std, p=1.0))
@@ -50,7 +76,7 @@ def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 
 
 def sample_views(params: AugmentParams, image: np.ndarray, n: int = 8, seed: int = 0) -> np.ndarray:
-    """``n`` random views of one uint8 S x S x 3 image, as uint8, for looking at a preset."""
+    """``n`` random views of one uint8 S x S x 3 image, as uint8 (V x V, ``view_size(S)``), for looking at a preset."""
     torch.manual_seed(seed)
     batch = to_tensor(np.repeat(image[None], n, axis=0))
     views = GalaxyAugment(params, image.shape[0])(batch)

@@ -90,6 +90,12 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         return float(np.mean(self.labels_ == -1))
 
 
+def cluster_labels(X: np.ndarray, params, setting: dict) -> np.ndarray:
+    """HDBSCAN labels of any embedding (a baseline's, say) through the same normalisation, PCA
+    and HDBSCAN ``setting`` as the SimCLR embedding in 04."""
+    return EmbeddingClusterer.from_params(params, **setting).fit(X).labels_
+
+
 def _hdbscan(min_cluster_size: int, min_samples: int | None, method: str) -> hdbscan.HDBSCAN:
     return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method, gen_min_span_tree=True)
 

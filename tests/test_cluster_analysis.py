@@ -105,3 +105,43 @@ def test_umap_reports_the_threads_it_used():
     # The full-GZ2 profile leaves UMAP unseeded so it runs on every core.
     _, threads = project.umap_2d(X, random_state=None)
     assert threads == numba.get_num_threads()
+
+
+def _catalog_with_votes(X: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    from galaxyutils import gz2
+
+    columns = list(gz2.key_answer_columns("weighted_fraction").values())[:2]
+    rng = np.random.default_rng(3)
+    votes = {columns[0]: (X[:, 0] - X[:, 0].min()) / np.ptp(X[:, 0]), columns[1]: rng.random(len(X))}
+    return pd.DataFrame({"id_str": [str(i) for i in range(len(X))], "label": [f"class{v}" for v in y], **votes})
+
+
+def test_the_protocol_scores_a_rescaled_or_rotated_embedding_the_same():
+    X, y = make_blobs(n_samples=150, centers=3, n_features=20, cluster_std=3.0, random_state=2)
+    catalog = _catalog_with_votes(X, y)
+    rotation, _ = np.linalg.qr(np.random.default_rng(4).normal(size=(20, 20)))
+    labels = np.zeros(len(X), int)
+    embeddings = {"original": X, "scaled": 37.0 * X, "rotated": X @ rotation}
+    scores = analysis.evaluate_embeddings(embeddings, dict.fromkeys(embeddings, labels), catalog, components=10)
+    table = analysis.evaluation_table(scores)
+    assert np.allclose(table["original"], table["scaled"], atol=1e-9, equal_nan=True)
+    assert np.allclose(table["original"], table["rotated"], atol=1e-9, equal_nan=True)
+    as_is = analysis.evaluation_table(analysis.evaluate_embeddings(embeddings, dict.fromkeys(embeddings, labels), catalog, components=None))
+    # Without the protocol, a stretch of one axis changes the neighbours and so the scores.
+    stretched = X * np.r_[50.0, np.ones(19)]
+    as_is_stretched = analysis.evaluate_embeddings({"stretched": stretched}, {"stretched": labels}, catalog, components=None)["stretched"]
+    assert as_is_stretched["knn_balanced_accuracy"] != as_is.loc["knn_balanced_accuracy", "original"]
+
+
+def test_every_embedding_passes_through_the_same_protocol_function(monkeypatch):
+    X, y = make_blobs(n_samples=60, centers=2, n_features=8, random_state=5)
+    catalog = _catalog_with_votes(X, y)
+    calls = []
+    original = analysis.protocol_features
+    monkeypatch.setattr(analysis, "protocol_features", lambda X, components, seed: calls.append((X.shape, components, seed)) or original(X, components, seed))
+    names = ["simclr", "raw_pixels", "random_init", "imagenet"]
+    embeddings = {name: X[:, : 4 + i] for i, name in enumerate(names)}
+    scores = analysis.evaluate_embeddings(embeddings, dict.fromkeys(names, np.zeros(60, int)), catalog, components=3, seed=7)
+    assert sorted(scores) == sorted(names)
+    assert [c[1:] for c in calls] == [(3, 7)] * 4 and [c[0][1] for c in calls] == [4, 5, 6, 7]
+    assert original(X, 3, 0).shape == (60, 3) and np.allclose(original(X, 3, 0), original(5.0 * X, 3, 0))

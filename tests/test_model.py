@@ -42,7 +42,7 @@ def test_augmentations_are_random_per_sample_and_keep_shape():
     image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
     for name in AUGMENT_PRESETS:
         views = augment.sample_views(augment.preset(name), image, n=4, seed=0)
-        assert views.shape == (4, 32, 32, 3) and views.dtype == np.uint8
+        assert views.shape == (4, augment.view_size(32), augment.view_size(32), 3) and views.dtype == np.uint8
         assert len({v.tobytes() for v in views}) == 4, name  # four different views of one galaxy
 
 
@@ -126,3 +126,22 @@ def test_tta_embedding_is_invariant_to_90_degree_rotations():
     rotated = np.ascontiguousarray(np.rot90(images, 1, axes=(1, 2)))
     assert np.allclose(encode(model, images, tta=True), encode(model, rotated, tta=True), atol=1e-4)
     assert not np.allclose(encode(model, images), encode(model, rotated), atol=1e-4)
+
+
+def test_rotated_views_show_no_empty_corners():
+    # A uniformly bright frame: a rotated view that reached past the stored image would show black corners.
+    image = np.full((64, 64, 3), 200, np.uint8)
+    quiet = dict(blur_sigma=(0.1, 0.1), noise_std=0.0, brightness=0.0, contrast=0.0, crop_scale=(0.7, 1.0))
+    views = augment.sample_views(augment.preset("astro", **quiet), image, n=32, seed=1)
+    assert views.shape[1] == augment.view_size(64) == 42
+    assert views.min() >= 190, "a view reached outside the rotated image"
+
+
+def test_rankme_counts_the_dimensions_a_representation_uses():
+    from galaxyutils.train import rankme
+
+    rng = torch.Generator().manual_seed(0)
+    spread = torch.randn(2000, 16, generator=rng)
+    assert 14 < rankme(spread) <= 16
+    collapsed = torch.randn(2000, 1, generator=rng) * torch.randn(1, 16, generator=rng)
+    assert rankme(collapsed) < 1.1

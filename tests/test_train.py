@@ -26,7 +26,7 @@ def test_training_log_and_schedule(tmp_path):
     images = (np.random.default_rng(1).random((16, 16, 16, 3)) * 255).astype(np.uint8)
     _, log = train.train_simclr(images, _params(2), tmp_path / "c", tmp_path / "c.csv")
     assert list(log.columns) == train.LOG_COLUMNS
-    assert np.isfinite(log.loss).all() and (log.embedding_std > 0).all()
+    assert np.isfinite(log.loss).all() and (log.embedding_std > 0).all() and (log.rankme > 1).all()
     assert log.lr.iloc[-1] < 1e-6  # cosine decays to zero at the end
     assert train.warmup_cosine(0, 10, 100) == 0.1 and train.warmup_cosine(9, 10, 100) == 1.0
 
