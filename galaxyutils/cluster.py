@@ -1,11 +1,19 @@
-"""04_pca_hdbscan: reduce embeddings with PCA, then find density clusters with HDBSCAN."""
+"""04_pca_hdbscan: reduce embeddings with PCA, then find density clusters with HDBSCAN.
+
+HDBSCAN runs in one of two spaces: the PCA components themselves (``pca``), or a UMAP of them
+built for clustering (``umap``: a few dimensions, n_neighbors 30, min_dist 0, as umap-learn's
+clustering guide does), which gathers the k-NN structure that a pretrained encoder's features
+carry into dense groups. The space is part of the HDBSCAN setting, chosen without labels.
+"""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 
 import hdbscan
 import numpy as np
+import umap
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.decomposition import PCA
@@ -16,19 +24,26 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
     """L2-normalise, PCA to the components that explain ``variance`` (at most ``max_components``),
     then HDBSCAN.
 
-    HDBSCAN's density estimates degrade in high dimension, hence the PCA step (DESIGN.md).
+    HDBSCAN's density estimates degrade in high dimension, hence the PCA step (docs/design.md).
+    With ``space="umap"`` HDBSCAN runs on a ``umap_components``-dimensional UMAP of the PCA
+    components instead (``clustering_space``).
     Results: ``n_components_``, ``explained_variance_ratio_`` (all components fitted),
-    ``reduced_`` (N x n_components_), ``labels_`` (-1 is noise), ``probabilities_``,
-    ``outlier_scores_`` (GLOSH) and ``clusterer_`` (the fitted :class:`hdbscan.HDBSCAN`).
+    ``reduced_`` (N x n_components_, the PCA components), ``space_`` (what HDBSCAN ran on),
+    ``labels_`` (-1 is noise), ``probabilities_``, ``outlier_scores_`` (GLOSH) and
+    ``clusterer_`` (the fitted :class:`hdbscan.HDBSCAN`).
     """
 
     def __init__(self, variance: float = 0.9, max_components: int = 50, min_cluster_size: int = 20, min_samples: int | None = None,
-                 cluster_selection_method: str = "eom", random_state: int = 0):
+                 cluster_selection_method: str = "eom", space: str = "pca", umap_components: int = 8, umap_neighbors: int = 30,
+                 random_state: int = 0):
         self.variance = variance
         self.max_components = max_components
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
         self.cluster_selection_method = cluster_selection_method
+        self.space = space
+        self.umap_components = umap_components
+        self.umap_neighbors = umap_neighbors
         self.random_state = random_state
 
     @classmethod
@@ -36,8 +51,10 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         """From a run's :class:`Params`; ``setting`` overrides the HDBSCAN parameters (e.g. the
         sweep's choice)."""
         h = params.hdbscan
-        chosen = {"min_cluster_size": h.min_cluster_size, "min_samples": h.min_samples, "cluster_selection_method": h.cluster_selection_method, **setting}
-        return cls(params.pca.variance, params.pca.max_components, random_state=params.seed, **chosen)
+        chosen = {"min_cluster_size": h.min_cluster_size, "min_samples": h.min_samples, "cluster_selection_method": h.cluster_selection_method,
+                  "space": h.space, **setting}
+        return cls(params.pca.variance, params.pca.max_components, umap_components=h.umap_components, umap_neighbors=h.umap_neighbors,
+                   random_state=params.seed, **chosen)
 
     def fit(self, X: np.ndarray, y=None) -> "EmbeddingClusterer":
         X = normalize(np.asarray(X, dtype=np.float64))
@@ -46,7 +63,8 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         cumulative = np.cumsum(full.explained_variance_ratio_)
         self.n_components_ = int(min(np.searchsorted(cumulative, self.variance) + 1, len(cumulative)))
         self.reduced_ = full.transform(X)[:, : self.n_components_]
-        self.clusterer_ = _hdbscan(self.min_cluster_size, self.min_samples, self.cluster_selection_method).fit(self.reduced_)
+        self.space_ = clustering_space(self.reduced_, self.space, self.umap_components, self.umap_neighbors, self.random_state)
+        self.clusterer_ = _hdbscan(self.min_cluster_size, self.min_samples, self.cluster_selection_method).fit(self.space_)
         self.labels_ = self.clusterer_.labels_
         self.probabilities_ = self.clusterer_.probabilities_
         self.outlier_scores_ = self.clusterer_.outlier_scores_
@@ -90,6 +108,17 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         return float(np.mean(self.labels_ == -1))
 
 
+def clustering_space(reduced: np.ndarray, space: str = "pca", components: int = 8, neighbors: int = 30, random_state: int = 0) -> np.ndarray:
+    """What HDBSCAN runs on: the PCA components as they are, or their UMAP for clustering
+    (``components`` dimensions, ``neighbors`` neighbours, min_dist 0: points packed densely)."""
+    if space == "pca":
+        return reduced
+    components = min(components, len(reduced) - 2)
+    reducer = umap.UMAP(n_components=components, n_neighbors=min(neighbors, len(reduced) - 1), min_dist=0.0,
+                        random_state=random_state, n_jobs=1)
+    return reducer.fit_transform(reduced).astype(np.float64)
+
+
 def cluster_labels(X: np.ndarray, params, setting: dict) -> np.ndarray:
     """HDBSCAN labels of any embedding (a baseline's, say) through the same normalisation, PCA
     and HDBSCAN ``setting`` as the SimCLR embedding in 04."""
@@ -100,15 +129,18 @@ def _hdbscan(min_cluster_size: int, min_samples: int | None, method: str) -> hdb
     return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method, gen_min_span_tree=True)
 
 
-def sweep(reduced: np.ndarray, min_cluster_sizes: list[int], min_samples: list[int | None], methods: list[str]) -> pd.DataFrame:
-    """Fit HDBSCAN for every combination; score each by DBCV (relative validity, Moulavi et al.
-    2014: density separation against density sparseness, -1 to 1) and noise fraction. No label
-    is used."""
+def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[int], min_samples: list[int | None], methods: list[str]) -> pd.DataFrame:
+    """Fit HDBSCAN for every combination in every space (``clustering_space`` outputs by name;
+    one array means the PCA space); score each by DBCV (relative validity, Moulavi et al. 2014:
+    density separation against density sparseness, -1 to 1, in the space clustered) and noise
+    fraction. No label is used."""
+    if isinstance(spaces, np.ndarray):
+        spaces = {"pca": spaces}
     rows = []
-    for size, samples, method in itertools.product(min_cluster_sizes, min_samples, methods):
-        fitted = _hdbscan(size, samples, method).fit(reduced)
+    for (space, points), size, samples, method in itertools.product(spaces.items(), min_cluster_sizes, min_samples, methods):
+        fitted = _hdbscan(size, samples, method).fit(points)
         n_clusters = int(fitted.labels_.max() + 1)
-        rows.append({"min_cluster_size": size, "min_samples": samples, "cluster_selection_method": method, "n_clusters": n_clusters,
+        rows.append({"space": space, "min_cluster_size": size, "min_samples": samples, "cluster_selection_method": method, "n_clusters": n_clusters,
                      "noise_fraction": float(np.mean(fitted.labels_ == -1)),
                      "dbcv": float(fitted.relative_validity_) if n_clusters >= 2 else float("nan")})
     return pd.DataFrame(rows)
@@ -129,8 +161,8 @@ def choose(table: pd.DataFrame, max_noise: float) -> tuple[dict, str]:
         best = table.iloc[0]
         why = "no setting found two clusters; the first of the grid is kept"
     samples = best.min_samples
-    setting = {"min_cluster_size": int(best.min_cluster_size), "min_samples": None if pd.isna(samples) else int(samples),
-               "cluster_selection_method": str(best.cluster_selection_method)}
+    setting = {"space": str(best.get("space", "pca")), "min_cluster_size": int(best.min_cluster_size),
+               "min_samples": None if pd.isna(samples) else int(samples), "cluster_selection_method": str(best.cluster_selection_method)}
     return setting, why
 
 
@@ -139,3 +171,40 @@ def sweep_grid(params) -> tuple[list[int], list[int | None], list[str]]:
     sizes = params.sweep_min_cluster_size or sorted({max(2, params.min_cluster_size // 2), params.min_cluster_size, 2 * params.min_cluster_size})
     samples = [params.min_samples] + [s for s in params.sweep_min_samples if s != params.min_samples]
     return sizes, samples, list(params.sweep_selection)
+
+
+@dataclass
+class ClusterChoice:
+    """The run's HDBSCAN setting and why; with the sweep, its table and each space's best setting."""
+
+    setting: dict
+    why: str
+    sweep: pd.DataFrame | None = None
+    best_by_space: dict[str, dict] = field(default_factory=dict)
+
+
+def choose_setting(reduced: np.ndarray, params) -> ClusterChoice:
+    """The one place a run's HDBSCAN setting is decided, from the PCA components alone: the
+    profile's setting when ``hdbscan.sweep`` is off, else the sweep's best by DBCV within
+    ``max_noise`` over every space of ``sweep_spaces`` (each space's own best kept too, so
+    both can be reported)."""
+    h = params.hdbscan
+    if not h.sweep:
+        setting = {"space": h.space, "min_cluster_size": h.min_cluster_size, "min_samples": h.min_samples,
+                   "cluster_selection_method": h.cluster_selection_method}
+        return ClusterChoice(setting, "fixed by the profile (hdbscan.sweep is off)", best_by_space={h.space: setting})
+    spaces = {space: clustering_space(reduced, space, h.umap_components, h.umap_neighbors, params.seed) for space in h.sweep_spaces}
+    table = sweep(spaces, *sweep_grid(h))
+    setting, why = choose(table, h.max_noise)
+    best_by_space = {space: choose(table[table.space == space], h.max_noise)[0] for space in spaces}
+    return ClusterChoice(setting, why, table, best_by_space)
+
+
+def clusters_table(clusterer: EmbeddingClusterer, ids: pd.Series) -> pd.DataFrame:
+    """04's per-galaxy result: ``id_str``, ``cluster`` (-1 noise), membership ``probability``,
+    GLOSH ``outlier_score`` and whether the galaxy is one of its cluster's ``exemplar``s."""
+    exemplar = np.zeros(len(ids), bool)
+    for rows in clusterer.exemplar_indices().values():
+        exemplar[rows] = True
+    return pd.DataFrame({"id_str": np.asarray(ids), "cluster": clusterer.labels_, "probability": clusterer.probabilities_,
+                         "outlier_score": clusterer.outlier_scores_, "exemplar": exemplar})

@@ -128,11 +128,13 @@ class TrainParams(_Section):
 class EmbedParams(_Section):
     batch_size: int = Field(256, ge=1)
     tta: bool = Field(False, description="Average the embedding over the 8 rotations by 90 degrees and flips.")
-    raw_pixel_size: int = Field(16, ge=4, description="The raw-pixel baseline: the encoder's view area-averaged to this side (16: "
-                                "the best of 8-32 px on a tuning half of the shared GZ2 sample, benchmarks/baselines.py).")
+    raw_pixel_size: int = Field(8, ge=4, description="The raw-pixel baseline: the encoder's view area-averaged to this side (8: the "
+                                "best of 8-32 px on a tuning half of the shared GZ2 sample, benchmarks/results/baselines.md).")
     imagenet_baseline: bool = Field(True, description="Also embed every galaxy with frozen ImageNet EfficientNet-Lite0 features.")
-    imagenet_size: int = Field(224, ge=32, le=600, description="The ImageNet baseline's input side in pixels (its training resolution).")
-    imagenet_crop: float = Field(0.35, gt=0.0, le=1.0, description="The ImageNet baseline's centre crop of the original image, as a "
+    imagenet_size: int = Field(160, ge=32, le=600, description="The ImageNet baseline's input side in pixels (160 with imagenet_crop "
+                               "0.5: the best of five settings from 160 to 288 px on a tuning half of the shared GZ2 sample, "
+                               "benchmarks/results/baselines.md).")
+    imagenet_crop: float = Field(0.5, gt=0.0, le=1.0, description="The ImageNet baseline's centre crop of the original image, as a "
                                  "fraction of its side (decoded from the original files, not the store).")
 
 
@@ -145,11 +147,16 @@ class HDBSCANParams(_Section):
     min_cluster_size: int = Field(20, ge=2)
     min_samples: int | None = Field(None, ge=1)
     cluster_selection_method: Literal["eom", "leaf"] = "eom"
-    sweep: bool = Field(True, description="Try a grid around these settings and keep the best by DBCV (relative validity) within max_noise.")
+    space: Literal["pca", "umap"] = Field("pca", description="Where HDBSCAN runs when the sweep is off: the PCA components, or a UMAP of them built for clustering.")
+    umap_components: int = Field(8, ge=2, le=50, description="Dimensions of the UMAP clustering space (min_dist 0).")
+    umap_neighbors: int = Field(30, ge=2, description="n_neighbors of the UMAP clustering space.")
+    sweep: bool = Field(True, description="Try a grid around these settings, in every space of sweep_spaces, and keep the best by DBCV "
+                        "(relative validity) within max_noise. The chosen setting is then the run's, whatever the fields above say.")
+    sweep_spaces: list[Literal["pca", "umap"]] = Field(default_factory=lambda: ["pca", "umap"], description="Spaces the sweep tries.")
     sweep_min_cluster_size: list[int] = Field(default_factory=list, description="Grid; empty: 0.5x, 1x and 2x min_cluster_size.")
     sweep_min_samples: list[int] = Field(default_factory=lambda: [1, 5], description="Grid, besides min_samples = min_cluster_size (HDBSCAN's default).")
     sweep_selection: list[Literal["eom", "leaf"]] = Field(default_factory=lambda: ["eom", "leaf"])
-    max_noise: float = Field(0.5, gt=0.0, le=1.0, description="Settings leaving more of the galaxies as noise are not chosen.")
+    max_noise: float = Field(0.4, gt=0.0, le=1.0, description="Settings leaving more of the galaxies as noise are not chosen.")
 
 
 class UMAPParams(_Section):

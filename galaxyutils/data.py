@@ -369,7 +369,8 @@ def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: flo
 
     Images that cannot be decoded join the rejects and leave the catalogue and the store, so
     row i of the store is always row i of the catalogue. ``extra`` catalogues (unlabelled
-    training images) go to ``images_extra.npy``, their rejects marked as such. Raises if no
+    training images) go to ``images_extra.npy`` and ``catalog_extra.parquet`` (``id_str``,
+    ``file_loc``), their rejects marked as such. Raises if no
     galaxy is left.
     """
     artifacts = Path(artifacts)
@@ -380,7 +381,8 @@ def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: flo
     rejects = [catalogue.rejects, pd.DataFrame(decode_rejects, columns=REJECT_COLUMNS)]
     if extra:
         extra_table = pd.concat([c.table[["id_str", "file_loc"]] for c in extra], ignore_index=True)
-        _, extra_rejects = _decode_into_store(extra_table, artifacts / "images_extra.npy", size, crop_fraction, workers)
+        extra_kept, extra_rejects = _decode_into_store(extra_table, artifacts / "images_extra.npy", size, crop_fraction, workers)
+        write_atomic(extra_kept.to_parquet, artifacts / "catalog_extra.parquet", index=False)
         for frame in [c.rejects for c in extra] + [pd.DataFrame(extra_rejects, columns=REJECT_COLUMNS)]:
             rejects.append(frame.assign(reason="extra training image: " + frame["reason"]))
     nonempty = [r for r in rejects if len(r)]

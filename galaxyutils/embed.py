@@ -64,3 +64,26 @@ def imagenet_embedding(paths: list[str], size: int = 224, crop_fraction: float =
         for images in tqdm(decoded, total=len(batches), desc="ImageNet features", unit="batch"):
             chunks.append(model(to_tensor(images, device)).float().cpu())
     return torch.cat(chunks).numpy().astype(np.float32)
+
+
+def write_embeddings(run, model: SimCLRModel, random_model: SimCLRModel, device: torch.device | str = "cpu") -> list[str]:
+    """Embed every image of ``run`` (a :class:`~galaxyutils.pipeline.Run`) with the trained model
+    and each baseline: ``embeddings[_<baseline>].npy`` for the catalogue's galaxies and, when
+    01 stored extra unlabelled images, ``..._extra.npy`` for those (clustered with the rest in
+    04). Returns the names written."""
+    params = run.params.embed
+    parts = [("", run.load_array("images", mmap=True), run.load_table("catalog"))]
+    if run.has_extra():
+        parts.append(("_extra", run.load_array("images_extra", mmap=True), run.load_table("catalog_extra")))
+    written = []
+    for suffix, images, table in parts:
+        arrays = {"embeddings": encode(model, images, params.batch_size, device, params.tta),
+                  "embeddings_random_init": encode(random_model, images, params.batch_size, device, params.tta),
+                  "embeddings_raw_pixels": raw_pixel_embedding(images, params.raw_pixel_size)}
+        if params.imagenet_baseline:
+            arrays["embeddings_imagenet"] = imagenet_embedding(list(table.file_loc), params.imagenet_size, params.imagenet_crop,
+                                                               device=device, workers=run.params.data.workers)
+        for name, array in arrays.items():
+            run.save_array(name + suffix, array)
+            written.append(name + suffix)
+    return written

@@ -60,7 +60,7 @@ def answer(task: str, answer_id: str) -> Answer:
     return next(a for a in decision_tree()[task].answers if a.id == answer_id)
 
 
-# The answers the evaluation reports, by short name (DESIGN.md: t01 smooth, t02 edge-on, t03 bar,
+# The answers the evaluation reports, by short name (docs/design.md: t01 smooth, t02 edge-on, t03 bar,
 # t04 spiral, t06 odd, t08 merger).
 KEY_ANSWERS = {
     "smooth": ("t01", "a01"),

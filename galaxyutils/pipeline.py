@@ -110,13 +110,23 @@ class Run:
 
         return np.load(self.path(f"{name}.npy"), mmap_mode="r" if mmap else None)
 
-    def embeddings(self) -> dict[str, Any]:
-        """The SimCLR embedding (``simclr``) and every baseline 03 wrote, by name."""
-        found = {"simclr": self.load_array("embeddings")}
-        for baseline in EMBEDDING_BASELINES:
-            if self.path(f"embeddings_{baseline}.npy").exists():
-                found[baseline] = self.load_array(f"embeddings_{baseline}")
-        return found
+    def has_extra(self) -> bool:
+        """Whether 01 stored extra unlabelled images (``data.extra_roots``) beside the catalogue."""
+        return self.path("catalog_extra.parquet").exists()
+
+    def load_rows(self, name: str):
+        """Artifact array ``name`` for every embedded image: the catalogue's rows, then the extra
+        unlabelled images' rows (``name_extra.npy``) when the run has them."""
+        import numpy as np
+
+        array = self.load_array(name)
+        return np.concatenate([array, self.load_array(f"{name}_extra")]) if self.has_extra() else array
+
+    def embeddings(self, extra: bool = False) -> dict[str, Any]:
+        """The SimCLR embedding (``simclr``) and every baseline 03 wrote, by name; catalogue rows,
+        then with ``extra`` the extra unlabelled images' rows."""
+        names = {"simclr": "embeddings"} | {b: f"embeddings_{b}" for b in EMBEDDING_BASELINES if self.path(f"embeddings_{b}.npy").exists()}
+        return {name: self.load_rows(file) if extra else self.load_array(file) for name, file in names.items()}
 
     def save_table(self, name: str, table) -> None:
         """Write an artifact DataFrame atomically as ``name.parquet``."""

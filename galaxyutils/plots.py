@@ -133,18 +133,26 @@ def synthetic_vs_real(synthetic_images: dict[str, list[np.ndarray]], real_images
     return figure
 
 
-def hdbscan_sweep(table: pd.DataFrame, chosen: dict) -> plt.Figure:
-    """DBCV against noise fraction for every setting tried; the chosen one circled."""
-    figure, ax = plt.subplots(figsize=(6, 4))
-    for method, marker in (("eom", "o"), ("leaf", "s")):
-        rows = table[table.cluster_selection_method == method]
-        points = ax.scatter(rows.noise_fraction, rows.dbcv, c=rows.min_cluster_size, marker=marker, cmap="viridis", label=method)
-    pick = table[(table.min_cluster_size == chosen["min_cluster_size"]) & (table.cluster_selection_method == chosen["cluster_selection_method"])
-                 & (table.min_samples.fillna(-1) == (chosen["min_samples"] if chosen["min_samples"] is not None else -1))]
-    ax.scatter(pick.noise_fraction, pick.dbcv, s=250, facecolors="none", edgecolors="C3", lw=2, label="chosen")
-    figure.colorbar(points, ax=ax, label="min_cluster_size")
-    ax.set(xlabel="noise fraction", ylabel="DBCV (relative validity)", title="HDBSCAN settings tried")
-    ax.legend(fontsize=8)
+def hdbscan_sweep(table: pd.DataFrame, chosen: dict, max_noise: float | None = None) -> plt.Figure:
+    """DBCV against noise fraction for every setting tried, one panel per clustering space; the
+    chosen one circled, the noise limit dashed."""
+    spaces = list(dict.fromkeys(table.get("space", pd.Series(["pca"] * len(table)))))
+    figure, axes = plt.subplots(1, len(spaces), figsize=(5 * len(spaces), 4), squeeze=False, sharey=True)
+    for ax, space in zip(axes[0], spaces):
+        in_space = table[table.get("space", "pca") == space]
+        for method, marker in (("eom", "o"), ("leaf", "s")):
+            rows = in_space[in_space.cluster_selection_method == method]
+            points = ax.scatter(rows.noise_fraction, rows.dbcv, c=rows.min_cluster_size, marker=marker, cmap="viridis", label=method)
+        if chosen.get("space", "pca") == space:
+            pick = in_space[(in_space.min_cluster_size == chosen["min_cluster_size"]) & (in_space.cluster_selection_method == chosen["cluster_selection_method"])
+                            & (in_space.min_samples.fillna(-1) == (chosen["min_samples"] if chosen["min_samples"] is not None else -1))]
+            ax.scatter(pick.noise_fraction, pick.dbcv, s=250, facecolors="none", edgecolors="C3", lw=2, label="chosen")
+        if max_noise is not None:
+            ax.axvline(max_noise, color="0.5", ls="--", lw=1, label="noise limit")
+        ax.set(xlabel="noise fraction", title=f"HDBSCAN in the {space.upper()} space")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("DBCV (relative validity)")
+    figure.colorbar(points, ax=axes[0].tolist(), label="min_cluster_size")
     return figure
 
 

@@ -68,6 +68,21 @@ def test_sweep_scores_settings_without_labels_and_chooses_by_dbcv():
     assert "least noise" in why
 
 
+def test_the_sweep_tries_both_clustering_spaces_and_keeps_each_best():
+    from galaxyutils import cluster, config
+
+    X, _ = make_blobs(n_samples=240, centers=3, n_features=30, cluster_std=2.0, random_state=3)
+    params = config.resolve("smoke", ["hdbscan.min_cluster_size=20"])
+    reduced = EmbeddingClusterer.from_params(params).fit(X).reduced_
+    choice = cluster.choose_setting(reduced, params)
+    assert set(choice.sweep.space) == {"pca", "umap"} and len(choice.sweep) == 2 * 3 * 3 * 2
+    assert set(choice.best_by_space) == {"pca", "umap"} and choice.setting in choice.best_by_space.values()
+    umap_labels = cluster.cluster_labels(X, params, choice.best_by_space["umap"])
+    assert analysis.cluster_agreement(umap_labels, pd.Series(_))["ari"] > 0.9
+    fixed = cluster.choose_setting(reduced, config.resolve("smoke", ["hdbscan.sweep=false", "hdbscan.space=umap"]))
+    assert fixed.sweep is None and fixed.setting["space"] == "umap" and "fixed" in fixed.why
+
+
 def test_exemplars_and_similarity_search():
     from galaxyutils import explore
 
