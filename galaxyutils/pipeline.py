@@ -44,7 +44,8 @@ STAGES = (
 EMBEDDING_BASELINES = ("raw_pixels", "random_init", "imagenet")  # embeddings_<name>.npy, written by 03
 DEFAULT_CACHE = REPO_ROOT / "runs" / ".cache"
 RECORD_NAME = "stages.json"  # per stage: key, ran or reused (and from where), seconds, files, metrics
-_NOT_STAGE_OUTPUTS = {"params.yaml", "environment.txt", "metrics.json", RECORD_NAME}
+LOCK_NAME = "run.lock"  # held by the live run of a folder (RunLock)
+_NOT_STAGE_OUTPUTS = {"params.yaml", "environment.txt", "metrics.json", RECORD_NAME, LOCK_NAME}
 
 
 class StageFailed(RuntimeError):
@@ -349,6 +350,91 @@ def execute_stage(run: Run, stage: Stage, key: str) -> float:
     return seconds
 
 
+class RunFolderError(config.ConfigError):
+    """A run folder that cannot be used: not a run folder, or in use by another run."""
+
+
+# What a run writes at the top of its folder; with the files stages.json lists and the folders
+# below, the only things a new run in an old run folder removes.
+_RUN_FILES = ("params.yaml", "environment.txt", "metrics.json", RECORD_NAME, "explorer.html")
+_RUN_FOLDERS = ("artifacts", "notebooks")
+
+
+class RunLock:
+    """``run.lock`` in a run folder (the holder's host and PID), taken with O_EXCL, so a second
+    run on the same folder is refused while the first lives. A lock whose process is gone on
+    this host (a killed run) is stale and taken over."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_NAME
+
+    def holder(self) -> tuple[str, int] | None:
+        try:
+            host, pid = self.path.read_text().split()
+            return host, int(pid)
+        except (OSError, ValueError):
+            return None
+
+    def _alive(self, host: str, pid: int) -> bool:
+        if host != platform.node():
+            return True  # another machine's process: cannot tell, so never steal its folder
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self.holder()
+                if holder and self._alive(*holder):
+                    raise RunFolderError(f"{self.path.parent} is in use by another run (process {holder[1]} on {holder[0]}); "
+                                         f"wait for it or choose another --run-dir") from None
+                self.path.unlink(missing_ok=True)  # stale: its run was killed
+                continue
+            with os.fdopen(handle, "w") as file:
+                file.write(f"{platform.node()} {os.getpid()}\n")
+            return self
+        raise RunFolderError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc) -> None:
+        if self.holder() == (platform.node(), os.getpid()):
+            self.path.unlink(missing_ok=True)
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse a folder that holds files but is not a run folder: the project never writes into,
+    or deletes from, a folder it did not make."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder")
+    if run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir()) and not (run_dir / "params.yaml").exists():
+        raise RunFolderError(f"{run_dir} is not empty and is not a run folder (it has no params.yaml): refusing to write into it, "
+                             f"so nothing of yours is overwritten or deleted; choose a new or empty --run-dir")
+
+
+def clear_run_folder(run_dir: Path) -> list[Path]:
+    """Remove an old run's outputs from ``run_dir`` before a fresh run: the files its
+    stages.json lists, the run's own top-level files, its artifacts and executed notebooks.
+    Anything else (a file a user put there) stays; returns what stayed."""
+    run_dir = Path(run_dir)
+    recorded = [run_dir / f for entry in stage_record(run_dir).values() for f in entry.get("files", [])]
+    for path in [*recorded, *(run_dir / name for name in _RUN_FILES)]:
+        path.unlink(missing_ok=True)
+    for folder in _RUN_FOLDERS:
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
+    for folder in sorted((p for p in run_dir.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != LOCK_NAME)
+
+
 def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, cache: StageCache | None = None,
                  log=partial(print, flush=True)) -> Run:
     """Execute notebooks 01 to 06 in order into ``run_dir``.
@@ -356,16 +442,25 @@ def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, cac
     With a ``cache``, a stage whose key (its parameters, code and inputs, and those of every stage
     before it) matches one finished in another run folder is reused from there, not recomputed.
     With ``resume``, stages already finished in ``run_dir`` with these parameters are skipped; a
-    run folder holding other parameters is refused rather than mixed.
+    run folder holding other parameters is refused rather than mixed. A folder that is not a run
+    folder is refused, and a run folder in use by a live run is refused (``run.lock``).
     """
     run_dir = Path(run_dir)
-    params_path = run_dir / "params.yaml"
-    if resume and params_path.exists():
-        previous = config.load_params(params_path)
-        if previous.digest() != params.digest():
-            raise config.ConfigError(f"{run_dir} holds a run with other parameters; choose another --run-dir or drop --resume")
-    elif run_dir.exists() and any(run_dir.iterdir()):
-        shutil.rmtree(run_dir)
+    check_run_folder(run_dir)
+    with RunLock(run_dir):
+        params_path = run_dir / "params.yaml"
+        if resume and params_path.exists():
+            previous = config.load_params(params_path)
+            if previous.digest() != params.digest():
+                raise config.ConfigError(f"{run_dir} holds a run with other parameters; choose another --run-dir or drop --resume")
+        elif params_path.exists():
+            kept = clear_run_folder(run_dir)
+            if kept:
+                log(f"{run_dir}: replacing the previous run; kept {len(kept)} file(s) it did not write: {', '.join(str(p.relative_to(run_dir)) for p in kept[:5])}")
+        return _run_stages(params, run_dir, resume, cache, log)
+
+
+def _run_stages(params: config.Params, run_dir: Path, resume: bool, cache: StageCache | None, log) -> Run:
     run = Run.create(run_dir, params)
     log(f"run {run.root} (profile {params.profile}, parameters {params.digest()})")
     keys = stage_keys(params)
