@@ -44,8 +44,8 @@ notebooks: install  ## re-execute the committed notebooks in place with the smok
 	rm -rf runs/notebook-smoke
 	cd notebooks && for nb in 0*.ipynb; do ../$(BIN)/papermill --no-progress-bar $$nb $$nb || exit 1; done
 
-lock: install  ## re-pin requirements.lock from requirements.in
-	$(BIN)/python -m pip install -q -r requirements.in
+lock: install  ## re-pin requirements.lock from pyproject.toml's dependencies and extras
+	$(BIN)/python -m pip install -q -e ".[notebooks,test,bench]"
 	{ head -2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 

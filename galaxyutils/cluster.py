@@ -143,6 +143,9 @@ def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[in
         rows.append({"space": space, "min_cluster_size": size, "min_samples": samples, "cluster_selection_method": method, "n_clusters": n_clusters,
                      "noise_fraction": float(np.mean(fitted.labels_ == -1)),
                      "dbcv": float(fitted.relative_validity_) if n_clusters >= 2 else float("nan")})
+        row = rows[-1]
+        print(f"HDBSCAN {space} min_cluster_size={size} min_samples={samples} {method}: {n_clusters} clusters, "
+              f"{row['noise_fraction']:.0%} noise, DBCV {row['dbcv']:.3f}", flush=True)
     return pd.DataFrame(rows)
 
 

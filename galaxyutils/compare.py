@@ -28,6 +28,9 @@ FIGURE_METRICS = (
     "evaluation.simclr.knn_balanced_accuracy",
     "evaluation.raw_pixels.knn_balanced_accuracy",
     "evaluation.random_init.knn_balanced_accuracy",
+    "evaluation.imagenet.knn_balanced_accuracy",
+    "evaluation.simclr.knn_r2.smooth",
+    "evaluation.imagenet.knn_r2.smooth",
 )
 
 

@@ -19,7 +19,6 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from . import synthetic
 from .config import Params
 
 VOTE_COLUMN = re.compile(r"^t\d\d_\w+_a\d\d_\w+?_(fraction|weighted_fraction|debiased)$")
@@ -245,6 +244,8 @@ def read_source(params: Params, repo_root: Path, work_dir: Path) -> Catalogue:
     """
     root = resolve_root(params.data.root, repo_root)
     if params.data.source == "synthetic":
+        from . import synthetic  # GalSim is imported only where galaxies are drawn
+
         root = root or Path(work_dir) / "synthetic"
         synthetic.write_release(root, params.synthetic.n_galaxies, params.seed, params.synthetic.size, params.data.workers)
         catalogue = read_gz2_release(root, params.data.limit)
@@ -336,6 +337,9 @@ def build_image_store(
             save_array_atomic(errors_path, np.array(errors, dtype=str))
             save_array_atomic(done_path, done)
             bar.update(len(images))
+            finished = int(done.sum())
+            if finished == n or finished // max(1, n // 10) > (finished - len(images)) // max(1, n // 10):
+                print(f"decoded {finished:,} of {n:,} images into {out_path.name}", flush=True)
     del store
     os.replace(partial, out_path)
     done_path.unlink()
@@ -413,7 +417,7 @@ def write_atomic(writer, path: Path, **kwargs) -> None:
 def synthetic_comparison(params: Params, repo_root: Path, per_family: int = 4):
     """The figure that judges the synthetic galaxies' realism: each family beside real GZ2
     galaxies of the same kind from ``synthetic.compare_with`` (left out when absent)."""
-    from . import plots
+    from . import plots, synthetic
 
     size, crop = params.data.image_size, params.data.crop_fraction
     rendered = {}

@@ -29,7 +29,7 @@ FIGURES = (
     "06_cluster_galleries",
     "06_outliers",
 )
-EMBEDDINGS = {"simclr": "SimCLR", "raw_pixels": "raw pixels + PCA", "random_init": "random-weight encoder"}
+EMBEDDINGS = {"simclr": "SimCLR", "raw_pixels": "raw pixels", "random_init": "random-weight encoder", "imagenet": "ImageNet features (frozen)"}
 QUANTITIES = {"knn_r2": "kNN $R^2$", "knn_r2_debiased": "kNN $R^2$ (debiased)", "probe_r2": "linear probe $R^2$"}
 CLUSTER_SCORES = ("ari", "ami", "v_measure", "homogeneity", "completeness", "noise_fraction", "n_clusters")
 SOURCES = {

@@ -45,7 +45,21 @@ EMBEDDING_BASELINES = ("raw_pixels", "random_init", "imagenet")  # embeddings_<n
 DEFAULT_CACHE = REPO_ROOT / "runs" / ".cache"
 RECORD_NAME = "stages.json"  # per stage: key, ran or reused (and from where), seconds, files, metrics
 LOCK_NAME = "run.lock"  # held by the live run of a folder (RunLock)
-_NOT_STAGE_OUTPUTS = {"params.yaml", "environment.txt", "metrics.json", RECORD_NAME, LOCK_NAME}
+LOG_NAME = "run.log"  # what the console showed: the runner's lines and every stage's printed progress
+_NOT_STAGE_OUTPUTS = {"params.yaml", "environment.txt", "metrics.json", RECORD_NAME, LOCK_NAME, LOG_NAME}
+
+
+def _local_kernel_manager():
+    """jupyter_client's KernelManager over local IPC sockets: over TCP (even on localhost)
+    ipykernel warns of unencrypted transport at the start of every stage."""
+    from jupyter_client.manager import KernelManager
+
+    class LocalKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+
+    return LocalKernelManager
 
 
 class StageFailed(RuntimeError):
@@ -320,8 +334,27 @@ def reuse_stage(run: Run, source: Path, stage: Stage, key: str) -> dict[str, Any
     return reused
 
 
-def execute_stage(run: Run, stage: Stage, key: str) -> float:
-    """Execute one notebook into the run folder and record what it wrote; return its seconds."""
+class _LineStream:
+    """A file-like object for papermill's ``stdout_file``: each complete line a stage prints goes
+    to ``log`` as it comes (training's epochs, decoding counts, the HDBSCAN sweep)."""
+
+    def __init__(self, log, prefix: str):
+        self.log, self.prefix, self.pending = log, prefix, ""
+
+    def write(self, text: str) -> None:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self.log(f"{self.prefix}{line}")
+
+    def flush(self) -> None:
+        pass
+
+
+def execute_stage(run: Run, stage: Stage, key: str, log=None) -> float:
+    """Execute one notebook into the run folder and record what it wrote; return its seconds.
+    What the notebook prints goes to ``log`` line by line while it runs."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -337,6 +370,8 @@ def execute_stage(run: Run, stage: Stage, key: str) -> float:
             cwd=str(NOTEBOOK_DIR),
             progress_bar=False,
             kernel_name="python3",
+            kernel_manager_class=_local_kernel_manager(),
+            stdout_file=_LineStream(log, "      ") if log else None,
         )
     except PapermillExecutionError as error:
         raise StageFailed(
@@ -356,7 +391,7 @@ class RunFolderError(config.ConfigError):
 
 # What a run writes at the top of its folder; with the files stages.json lists and the folders
 # below, the only things a new run in an old run folder removes.
-_RUN_FILES = ("params.yaml", "environment.txt", "metrics.json", RECORD_NAME, "explorer.html")
+_RUN_FILES = ("params.yaml", "environment.txt", "metrics.json", RECORD_NAME, "explorer.html", LOG_NAME)
 _RUN_FOLDERS = ("artifacts", "notebooks")
 
 
@@ -448,6 +483,7 @@ def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, cac
     run_dir = Path(run_dir)
     check_run_folder(run_dir)
     with RunLock(run_dir):
+        log = _logging_to_file(log, run_dir / LOG_NAME)
         params_path = run_dir / "params.yaml"
         if resume and params_path.exists():
             previous = config.load_params(params_path)
@@ -458,6 +494,17 @@ def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, cac
             if kept:
                 log(f"{run_dir}: replacing the previous run; kept {len(kept)} file(s) it did not write: {', '.join(str(p.relative_to(run_dir)) for p in kept[:5])}")
         return _run_stages(params, run_dir, resume, cache, log)
+
+
+def _logging_to_file(log, path: Path):
+    """``log``, and each message also appended with the time to ``path`` (the run's run.log)."""
+
+    def both(message: str) -> None:
+        log(message)
+        with open(path, "a") as file:
+            file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    return both
 
 
 def _run_stages(params: config.Params, run_dir: Path, resume: bool, cache: StageCache | None, log) -> Run:
@@ -476,7 +523,7 @@ def _run_stages(params: config.Params, run_dir: Path, resume: bool, cache: Stage
             log(f"{label}: reused from {entry['source']} (key {key})")
             continue
         log(f"{label}: running ...")
-        seconds = execute_stage(run, stage, key)
+        seconds = execute_stage(run, stage, key, log)
         if cache:
             cache.add(key, run.root)
         log(f"{label}: done in {seconds:.1f} s")

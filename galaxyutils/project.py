@@ -14,8 +14,9 @@ def umap_2d(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, random_
     A fixed ``random_state`` makes UMAP reproducible at the price of running on one thread.
     """
     n_neighbors = min(n_neighbors, len(X) - 1)
+    # A seed forces one thread; saying so up front spares the warning umap-learn gives when it overrides n_jobs.
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, low_memory=True,
-                        n_epochs=n_epochs, init=init)
+                        n_epochs=n_epochs, init=init, n_jobs=1 if random_state is not None else -1)
     coordinates = reducer.fit_transform(X).astype(np.float32)
-    # umap-learn sets n_jobs to 1 itself when seeded; -1 means numba's whole thread pool.
+    # -1 means numba's whole thread pool.
     return coordinates, int(numba.get_num_threads() if reducer.n_jobs == -1 else reducer.n_jobs)

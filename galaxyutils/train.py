@@ -213,10 +213,15 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
             save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1)
             print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
                   f"RankMe {log.rankme.iloc[-1]:.1f}, "
-                  f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time", flush=True)
+                  f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time, "
+                  f"about {_duration(log.seconds.iloc[start_epoch:].mean() * (p.epochs - epoch - 1))} left", flush=True)
         if world > 1:
             dist.barrier()  # no rank starts the next epoch before rank 0 has written the checkpoint
     return model, log
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def train_run(run_dir: Path) -> None:

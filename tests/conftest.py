@@ -35,8 +35,9 @@ def cli(cache_dir):
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, cli):
-    """The smoke profile end to end (~2 min): the run that the pipeline, iterate and paper tests read."""
+    """The smoke profile end to end (~2 min): the run that the pipeline, iterate and paper tests
+    read, with what it printed (stdout and stderr)."""
     run_dir = tmp_path_factory.mktemp("runs") / "smoke"
     result = cli("run", "--profile", "smoke", "--run-dir", str(run_dir))
     assert result.returncode == 0, result.stdout + result.stderr
-    return run_dir, result.stdout
+    return run_dir, result.stdout + result.stderr

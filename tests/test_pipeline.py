@@ -53,6 +53,15 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     assert (run_dir / "tables" / "evaluation_as_is.csv").exists()
 
 
+def test_the_console_and_run_log_show_progress_and_no_noise(smoke_run):
+    run_dir, output = smoke_run
+    log = (run_dir / "run.log").read_text()
+    for progress in ("epoch 1/4: loss", "left", "decoded 320 of 320 images", "HDBSCAN umap min_cluster_size", "06_analysis: done in"):
+        assert progress in output and progress in log, progress
+    for noise in ("without encryption", "overridden to 1", "Warning"):
+        assert noise not in output, noise
+
+
 def test_resume_skips_finished_stages(smoke_run, cli):
     run_dir, _ = smoke_run
     result = cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume")
