@@ -7,6 +7,7 @@ order, and a rejects table saying what was not used and why.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -307,18 +308,25 @@ def build_image_store(
     """Decode every path once into ``out_path`` (.npy, uint8 N x size x size x 3), in parallel.
 
     Work goes to a memory-mapped ``.partial`` file and a ``.done`` mask saved after each chunk, so
-    a killed build resumes where it stopped; the store is renamed into place only when complete.
+    a killed build resumes where it stopped, provided its inputs are unchanged (``inputs_key``:
+    otherwise the partial is discarded); the store is renamed into place only when complete.
     Returns the store and, per path, None or the reason it could not be read (its row is zeros).
     """
     out_path = Path(out_path)
     partial = out_path.with_suffix(".partial.npy")
     done_path = out_path.with_suffix(".done.npy")
     errors_path = out_path.with_suffix(".errors.npy")
+    key_path = out_path.with_suffix(".key")
     n = len(paths)
-    resumable = partial.exists() and done_path.exists() and errors_path.exists()
+    key = inputs_key(paths, size, crop_fraction)
+    resumable = partial.exists() and done_path.exists() and errors_path.exists() and key_path.exists() and key_path.read_text() == key
     if resumable:
         store = np.load(partial, mmap_mode="r+")
         resumable = store.shape == (n, size, size, 3)
+    elif partial.exists():
+        print(f"{partial.name}: a partial store built from other inputs (files, their order, sizes or times, or the crop) is discarded", flush=True)
+    if not resumable:
+        write_atomic(lambda tmp: tmp.write_text(key), key_path)
     if resumable:
         done = np.load(done_path)
         errors = list(np.load(errors_path, allow_pickle=False))
@@ -344,7 +352,21 @@ def build_image_store(
     os.replace(partial, out_path)
     done_path.unlink()
     errors_path.unlink()
+    key_path.unlink()
     return np.load(out_path, mmap_mode="r"), [e or None for e in errors]
+
+
+def inputs_key(paths: list[str], size: int, crop_fraction: float) -> str:
+    """Hash of what a store is built from: every path in order with its size and modification
+    time, the side and the crop. A partial store is resumed only under the same key."""
+    digest = hashlib.sha256(f"{size} {crop_fraction}\n".encode())
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{path}\0missing\n".encode())
+    return digest.hexdigest()
 
 
 def save_array_atomic(path: Path, array: np.ndarray) -> None:

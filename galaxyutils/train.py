@@ -7,6 +7,8 @@ the projections of all ranks, so negatives span the global batch.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import subprocess
@@ -108,6 +110,19 @@ class LARS(torch.optim.Optimizer):
                 p.add_(buffer, alpha=-group["lr"])
 
 
+def training_key(images: np.ndarray, params: Params) -> str:
+    """Hash of what training's path depends on: every byte of the image store and the seed,
+    augmentation, model and training settings (all but the number of epochs, which a resumed
+    run may extend, and where it runs). A checkpoint is resumed only under the same key."""
+    digest = hashlib.sha256()
+    for start in range(0, len(images), 1024):
+        digest.update(np.ascontiguousarray(images[start : start + 1024]).data)
+    settings = {"shape": list(images.shape), "seed": params.seed, "augment": params.augment.model_dump(mode="json"),
+                "model": params.model.model_dump(mode="json"), "train": params.train.model_dump(mode="json", exclude={"epochs", "device", "threads", "compile"})}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: Path, **state) -> None:
     """Written atomically, so a kill never leaves a half-written checkpoint."""
     write_atomic(lambda tmp: torch.save(state, tmp), path)
@@ -174,8 +189,12 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     log = pd.DataFrame(columns=LOG_COLUMNS)
     start_epoch = 0
     last = checkpoint_dir / "last.pt"
-    if last.exists():
-        state = load_checkpoint(last, device)
+    key = training_key(images, params)
+    state = load_checkpoint(last, device) if last.exists() else None
+    if state is not None and state.get("key") != key:
+        print(f"{last}: a checkpoint of training on other images or with other settings is not resumed; training starts afresh", flush=True)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -210,7 +229,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
                              steps_per_epoch * batch_size / seconds, augment_seconds / seconds, seconds]
         if rank == 0:
             write_atomic(log.to_csv, log_path, index=False)
-            save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1)
+            save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1, key=key)
             print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
                   f"RankMe {log.rankme.iloc[-1]:.1f}, "
                   f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time, "
