@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`. Both create .venv
-# and install the pinned dependencies (requirements.lock) the first time. `make paper` builds
-# paper/main.pdf from a finished run (RUN=runs/<name>, default the demo run of `make run`).
+# and install the pinned dependencies (requirements.lock) the first time. `make test` also
+# installs Debian's chromium and TeX with apt when it runs as root (the browser and PDF tests).
+# `make paper` builds paper/main.pdf from a finished run (RUN=runs/<name>, default the demo run
+# of `make run`); `make publish RUN=...` refreshes the committed figures/ from a run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ PROFILE ?= demo
 RUN ?= runs/demo
 TEX_PACKAGES := texlive-latex-recommended texlive-publishers latexmk
 
-.PHONY: install system-packages run test paper notebooks lock clean
+.PHONY: install system-packages run publish test paper notebooks lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +22,11 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 install: $(INSTALLED)
 
-run: install  ## the demo profile end to end on built-in synthetic galaxies; figures to figures/
-	$(BIN)/python -m galaxyutils run --profile $(PROFILE) --run-dir runs/$(PROFILE) --publish figures
+run: install  ## the demo profile end to end on built-in synthetic galaxies, into runs/demo/ (nothing tracked changes)
+	$(BIN)/python -m galaxyutils run --profile $(PROFILE) --run-dir runs/$(PROFILE)
+
+publish: install  ## copy RUN's figures into figures/, the committed figures of the named run (figures/README.md says which)
+	$(BIN)/python -m galaxyutils publish $(RUN) --to figures
 
 system-packages:  ## Debian's chromium (explorer test) and TeX (paper), where we are root with apt
 	@if command -v chromium >/dev/null && command -v latexmk >/dev/null && kpsewhich mnras.cls >/dev/null; then exit 0; fi; \

@@ -1,7 +1,7 @@
 """Command line of the pipeline.
 
 ``run`` one profile end to end; ``sweep`` a grid of parameters into one folder of runs;
-``compare`` finished runs; ``paper`` regenerates paper/'s artefacts from a run; ``train`` is
+``compare`` finished runs; ``publish`` copies a run's figures into figures/; ``paper`` regenerates paper/'s artefacts from a run; ``train`` is
 what torchrun starts per GPU; ``download`` fetches the GZ2 release.
 """
 
@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a parameter, e.g. train.epochs=5")
     run.add_argument("--run-dir", type=Path, help="run folder (default: runs/<profile>)")
     run.add_argument("--resume", action="store_true", help="skip stages already finished with the same parameters")
-    run.add_argument("--publish", type=Path, metavar="DIR", help="copy the run's figures into DIR afterwards")
+    publish = commands.add_parser("publish", help="copy a finished run's figures into a folder (make publish: figures/)")
+    publish.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    publish.add_argument("--to", type=Path, default=pipeline.REPO_ROOT / "figures", help="destination (default: figures/)")
     sweep = commands.add_parser("sweep", help="run every combination of a parameter grid, reusing cached stages, and compare them")
     sweep.add_argument("--profile", default="demo", help="a profile in configs/ (default: demo)")
     sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2", help="a parameter and its values, e.g. hdbscan.min_cluster_size=10,20")
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "compare":
         return _compare(args)
+    if args.command == "publish":
+        return _publish(args)
     if args.command == "paper":
         return _paper(args)
     cache = None if args.no_cache else pipeline.StageCache(args.cache)
@@ -67,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ConfigError, pipeline.StageFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.publish:
-        published = pipeline.publish_figures(result, args.publish)
-        print(f"published {len(published)} figures to {args.publish}")
     metrics = result.metrics()
     print(f"results: {result.root}")
     print(f"  metrics:   {result.metrics_path}")
     print(f"  figures:   {result.figures}")
+    print(f"  explorer:  {result.root / 'explorer.html'} (opens offline in a browser)")
     print(f"  notebooks: {result.root / 'notebooks'}")
+    print(f"  log:       {result.root / pipeline.LOG_NAME}")
+    print(f"  paper:     make paper RUN={result.root}")
     summary = {k: metrics.get(k) for k in ("n_galaxies", "n_clusters", "noise_fraction", "ari", "v_measure")}
     print("  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0
@@ -87,6 +91,15 @@ def _sweep(args: argparse.Namespace, cache) -> int:
     _, table = compare.run_sweep(args.profile, compare.parse_grid(args.grid), args.overrides, sweep_dir, cache, log=lambda m: print(m, flush=True))
     print(compare.to_markdown(table))
     print(f"comparison: {sweep_dir / 'compare.md'}, {sweep_dir / 'compare.csv'}, {sweep_dir / 'compare.png'}")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    if not (args.run_dir / "metrics.json").exists():
+        print(f"error: {args.run_dir} is not a finished run folder (no metrics.json)", file=sys.stderr)
+        return 2
+    published = pipeline.publish_figures(pipeline.Run.load(args.run_dir), args.to)
+    print(f"published {len(published)} figures of {args.run_dir} to {args.to} (see {args.to / 'README.md'})")
     return 0
 
 

@@ -532,7 +532,20 @@ def _run_stages(params: config.Params, run_dir: Path, resume: bool, cache: Stage
 
 
 def publish_figures(run: Run, target: Path) -> list[Path]:
-    """Copy the run's figures into ``target`` (e.g. the repository's ``figures/``)."""
+    """Copy the run's figures into ``target`` (e.g. the repository's ``figures/``), with a
+    README.md there naming the run, its profile and the commit it ran at."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(figure, target / figure.name)) for figure in sorted(run.figures.glob("*.png"))]
+    published = [Path(shutil.copy2(figure, target / figure.name)) for figure in sorted(run.figures.glob("*.png"))]
+    commit = next((line.split(": ", 1)[1] for line in (run.root / "environment.txt").read_text().splitlines()
+                   if line.startswith("git_commit: ")), "unknown") if (run.root / "environment.txt").exists() else "unknown"
+    _write_text(target / "README.md", f"""# figures/
+
+The published figures of one run, refreshed only by `make publish RUN=<run folder>` (never by
+`make run`). Each file name starts with the notebook that made it (01_examples.png comes from
+01_data, ...).
+
+Published from `{run.root.name}` (profile `{run.params.profile}`, parameters {run.params.digest()}),
+which ran at commit {commit}.
+""")
+    return published

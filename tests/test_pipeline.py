@@ -104,3 +104,12 @@ def test_real_gz2_sample_runs_end_to_end(shared_data, tmp_path, cli):
     assert metrics["evaluation"]["imagenet"]["knn_r2"]["smooth"] > metrics["evaluation"]["raw_pixels"]["knn_r2"]["smooth"] + 0.1
     catalog = pd.read_parquet(run_dir / "artifacts" / "catalog.parquet")
     assert "t01_smooth_or_features_a01_smooth_weighted_fraction" in catalog.columns
+
+
+def test_publish_copies_a_runs_figures_and_names_the_run(smoke_run, cli, tmp_path):
+    run_dir, output = smoke_run
+    assert "explorer.html" in output and "make paper RUN=" in output
+    result = cli("publish", str(run_dir), "--to", str(tmp_path / "figures"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "figures" / "02_training.png").exists()
+    assert "profile `smoke`" in (tmp_path / "figures" / "README.md").read_text()
