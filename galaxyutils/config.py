@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -23,7 +23,23 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1 for an int field; epochs=true is a mistake, not one epoch.
+        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation in (int, float, int | None, float | None):
+            raise ValueError(f"expected a number, got {value!r}")
+        return value
+
+
+def _ordered_range(value: tuple[float, float], low: float | None = None, high: float | None = None) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise ValueError(f"the range's low end {value[0]} is above its high end {value[1]}")
+    if (low is not None and value[0] < low) or (high is not None and value[1] > high):
+        raise ValueError(f"the range must lie within [{low}, {high}]")
+    return value
 
 
 class DataParams(_Section):
@@ -77,6 +93,16 @@ class AugmentParams(_Section):
     blur_sigma: tuple[float, float] = Field(description="Range of the Gaussian blur's width in pixels (a PSF).")
     blur_p: float = Field(ge=0.0, le=1.0, description="Probability of the blur.")
     noise_std: float = Field(ge=0.0, description="Gaussian pixel noise on a 0-1 scale.")
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _crop_scale_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        return _ordered_range(value, 0.0, 1.0)
+
+    @field_validator("crop_ratio", "blur_sigma")
+    @classmethod
+    def _positive_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        return _ordered_range(value, 0.0, None)
 
     @model_validator(mode="before")
     @classmethod
@@ -263,17 +289,33 @@ def parse_override(text: str) -> dict[str, Any]:
     return tree
 
 
-def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path} must hold a mapping of parameters (key: value lines), not a {type(tree).__name__}")
+    return tree
+
+
+def load_profile(name: str, config_dir: Path = CONFIG_DIR, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
     """The raw mapping of a profile, following ``extends:`` to its parent profile."""
     path = config_dir / f"{name}.yaml"
+    if name in _chain:
+        raise ConfigError(f"profile {name!r} extends itself: {' -> '.join((*_chain, name))} ({path})")
     if not path.exists():
         available = ", ".join(sorted(p.stem for p in config_dir.glob("*.yaml")))
         raise ConfigError(f"no profile {name!r} (looked for {path}; available: {available})")
-    tree = yaml.safe_load(path.read_text()) or {}
+    tree = _read_yaml_mapping(path)
     parent = tree.pop("extends", None)
+    if "profile" in tree:
+        raise ConfigError(f"{path}: 'profile' is the profile's file name, not a parameter to set")
     _check_keys(tree, str(path))
     if parent:
-        tree = _merge(load_profile(parent, config_dir), tree)
+        tree = _merge(load_profile(str(parent), config_dir, (*_chain, name)), tree)
     return tree
 
 
@@ -283,6 +325,8 @@ def resolve(profile: str, overrides: list[str] | tuple[str, ...] = (), config_di
     tree["profile"] = profile
     for text in overrides:
         update = parse_override(text)
+        if "profile" in update:
+            raise ConfigError(f"--set {text}: choose the profile with --profile, not --set")
         _check_keys(update, f"--set {text}")
         tree = _merge(tree, update)
     return validate(tree, origin=f"profile {profile!r}")
@@ -301,4 +345,4 @@ def validate(tree: dict[str, Any], origin: str) -> Params:
 
 def load_params(path: Path) -> Params:
     """Read a resolved ``params.yaml`` written by a run."""
-    return validate(yaml.safe_load(Path(path).read_text()), origin=str(path))
+    return validate(_read_yaml_mapping(Path(path)), origin=str(path))

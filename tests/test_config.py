@@ -54,3 +54,34 @@ def test_digest_follows_parameters_and_params_yaml_round_trips(tmp_path):
     assert a.digest() == config.resolve("smoke").digest() != b.digest()
     (tmp_path / "params.yaml").write_text(b.to_yaml())
     assert config.load_params(tmp_path / "params.yaml") == b
+
+
+@pytest.mark.parametrize("text, message", [
+    ("extends: loop\n", "extends itself: loop -> loop"),
+    ("- a\n- b\n", "must hold a mapping.*not a list"),
+    ("just a string\n", "must hold a mapping.*not a str"),
+    ("train: [epochs: 3\n", "is not valid YAML"),
+])
+def test_a_broken_profile_is_one_clear_error_naming_the_file(tmp_path, text, message):
+    (tmp_path / "loop.yaml").write_text(text)
+    with pytest.raises(config.ConfigError, match=message) as error:
+        config.resolve("loop", config_dir=tmp_path)
+    assert "loop.yaml" in str(error.value)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("augment.crop_scale=[0.9,0.1]", "augment.crop_scale"),
+    ("augment.crop_scale=[0.5,1.5]", "augment.crop_scale"),
+    ("augment.blur_sigma=[2.0,0.5]", "augment.blur_sigma"),
+    ("train.lr=.inf", "train.lr"),
+    ("train.lr=.nan", "train.lr"),
+    ("train.epochs=true", "train.epochs"),
+])
+def test_nonsense_values_are_refused_naming_the_key(override, key):
+    with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
+        config.resolve("smoke", [override])
+
+
+def test_the_profile_is_not_a_parameter_to_set():
+    with pytest.raises(config.ConfigError, match="--profile"):
+        config.resolve("smoke", ["profile=demo"])

@@ -109,3 +109,21 @@ def test_reads_the_real_gz2_sample(shared_data):
     assert "t01_smooth_or_features_a01_smooth_weighted_fraction" in catalogue.vote_columns
     assert catalogue.table.id_str.is_unique
     assert catalogue.rejects.empty, catalogue.rejects.head()
+
+
+def _jpeg_claiming(path, side: int) -> None:
+    """A small JPEG whose header says it is side x side pixels."""
+    Image.new("RGB", (16, 16), (120, 80, 40)).save(path, "JPEG")
+    raw = bytearray(path.read_bytes())
+    sof = raw.index(b"\xff\xc0")
+    raw[sof + 5 : sof + 9] = side.to_bytes(2, "big") * 2
+    path.write_bytes(bytes(raw))
+
+
+def test_an_image_whose_header_claims_a_huge_size_is_that_images_reject(tmp_path):
+    good, bomb = tmp_path / "good.jpg", tmp_path / "bomb.jpg"
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(good)
+    _jpeg_claiming(bomb, 30000)
+    store, errors = data.build_image_store([str(good), str(bomb)], tmp_path / "store.npy", 8, 1.0, workers=1)
+    assert errors[0] is None and store[0].max() > 0
+    assert errors[1].startswith("unreadable image: DecompressionBombError")
