@@ -37,6 +37,28 @@ KAGGLE_CATALOGUE = "training_solutions_rev1.csv"
 SOURCES = ("gz2", "kaggle", "labelled_folder", "folder")
 
 
+class CatalogueError(ValueError):
+    """A catalogue file that cannot be read as the layout it claims to be; the message names it."""
+
+
+def _read_csv(path: Path, required: list[str] = (), **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv`` with one clear error naming the file for an empty file, a file that is
+    not comma-separated, or one without the ``required`` columns."""
+    try:
+        table = pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise CatalogueError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise CatalogueError(f"{path} could not be read as CSV: {error}") from None
+    if len(table.columns) == 1 and ";" in str(table.columns[0]):
+        raise CatalogueError(f"{path} looks semicolon-separated (header {str(table.columns[0])[:60]!r}...); the catalogues are comma-separated")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise CatalogueError(f"{path} has no column {', '.join(missing)} (its columns: {', '.join(map(str, table.columns[:8]))}"
+                             f"{', ...' if len(table.columns) > 8 else ''})")
+    return table
+
+
 @dataclass
 class Catalogue:
     """A catalogue read from disk: usable rows, rejected inputs, and what was found.
@@ -114,9 +136,9 @@ def read_gz2_release(root: Path, limit: int | None = None) -> Catalogue:
     catalogue_path = _first_existing(root, GZ2_CATALOGUES, "GZ2 vote table")
     mapping_path = _first_existing(root, GZ2_MAPPINGS, "GZ2 filename mapping")
     image_dir = _image_dir(root)
-    header = pd.read_csv(catalogue_path, nrows=0).columns
+    header = _read_csv(catalogue_path, nrows=0).columns
     id_column = "dr7objid" if "dr7objid" in header else "objid"
-    votes = pd.read_csv(catalogue_path, dtype={id_column: str, "specobjid": str, "dr8objid": str}, nrows=limit)
+    votes = _read_csv(catalogue_path, [id_column], dtype={id_column: str, "specobjid": str, "dr8objid": str}, nrows=limit)
     votes = votes.rename(columns={"gz2class": "gz2_class"})
     votes = pd.concat([votes[id_column].str.strip().rename("id_str"), votes], axis=1)
     rejects: list = []
@@ -124,7 +146,7 @@ def read_gz2_release(root: Path, limit: int | None = None) -> Catalogue:
 
     # The release maps some objids to several assets (e.g. original and stripe82 imaging); take the
     # first asset for each objid.
-    mapping = pd.read_csv(mapping_path, dtype={"objid": str, "asset_id": str})
+    mapping = _read_csv(mapping_path, ["objid", "asset_id"], dtype={"objid": str, "asset_id": str})
     mapping = mapping.drop_duplicates("objid", keep="first").rename(columns={"objid": "id_str"})
     table = votes.merge(mapping[["id_str", "asset_id"]], on="id_str", how="left")
     unmapped = table["asset_id"].isna()
@@ -146,11 +168,13 @@ def read_kaggle(root: Path, limit: int | None = None) -> Catalogue:
     root = Path(root)
     catalogue_path = _first_existing(root, [KAGGLE_CATALOGUE, KAGGLE_CATALOGUE + ".gz"], "Kaggle solutions table")
     image_dir = _image_dir(root, ("images_training_rev1", "images"))
-    table = pd.read_csv(catalogue_path, dtype={"GalaxyID": str}, nrows=limit)
+    tree = gz2.decision_tree()
+    classes = [f"Class{int(task[1:])}.{k + 1}" for task, question in tree.items() for k in range(len(question.answers))]
+    table = _read_csv(catalogue_path, ["GalaxyID", *classes], dtype={"GalaxyID": str}, nrows=limit)
     table = pd.concat([table["GalaxyID"].str.strip().rename("id_str"), table], axis=1)
     rejects: list = []
     table = _drop_duplicates(table, catalogue_path.name, rejects)
-    for task, question in gz2.decision_tree().items():
+    for task, question in tree.items():
         columns = [f"Class{int(task[1:])}.{k + 1}" for k in range(len(question.answers))]
         values = table[columns].apply(pd.to_numeric, errors="coerce")
         total = values.sum(axis=1).where(lambda t: t > 0)
@@ -187,12 +211,12 @@ def read_labelled_folder(root: Path, limit: int | None = None, label_merge: dict
     csvs = sorted(root.glob("*.csv"))
     if len(csvs) != 1:
         raise FileNotFoundError(f"a labelled folder needs exactly one labels CSV in {root}, found {[c.name for c in csvs]}")
-    labels = pd.read_csv(csvs[0], dtype=str, nrows=limit)
+    labels = _read_csv(csvs[0], dtype=str, nrows=limit)
     stems = {p.stem: p for p in image_dir.iterdir() if p.is_file()}
     id_column = max(labels.columns, key=lambda c: labels[c].str.strip().isin(stems).sum())
     label_column = next((c for c in LABEL_COLUMNS if c in labels.columns and c != id_column), None)
     if label_column is None:
-        raise ValueError(f"{csvs[0]} has no class column (looked for {', '.join(LABEL_COLUMNS)})")
+        raise CatalogueError(f"{csvs[0]} has no class column (looked for {', '.join(LABEL_COLUMNS)})")
     labels.insert(0, "id_str", labels[id_column].str.strip())
     labels["label"] = labels[label_column].str.strip().replace(label_merge or {})
     rejects: list = []
@@ -401,10 +425,12 @@ def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: flo
     """
     artifacts = Path(artifacts)
     artifacts.mkdir(parents=True, exist_ok=True)
+    if catalogue.table.empty:
+        _stop_without_galaxies(catalogue.rejects, artifacts, "every catalogue row was rejected")
     table, decode_rejects = _decode_into_store(catalogue.table, artifacts / "images.npy", size, crop_fraction, workers)
-    if table.empty:
-        raise RuntimeError(f"no usable galaxies: all {len(catalogue.table)} catalogued images failed to decode (see rejects.csv)")
     rejects = [catalogue.rejects, pd.DataFrame(decode_rejects, columns=REJECT_COLUMNS)]
+    if table.empty:
+        _stop_without_galaxies(pd.concat(rejects, ignore_index=True), artifacts, f"all {len(catalogue.table)} catalogued images failed to decode")
     if extra:
         extra_table = pd.concat([c.table[["id_str", "file_loc"]] for c in extra], ignore_index=True)
         extra_kept, extra_rejects = _decode_into_store(extra_table, artifacts / "images_extra.npy", size, crop_fraction, workers)
@@ -416,6 +442,13 @@ def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: flo
     write_atomic(table.to_parquet, artifacts / "catalog.parquet", index=False)
     write_atomic(rejects.to_csv, artifacts / "rejects.csv", index=False)
     return table, rejects
+
+
+def _stop_without_galaxies(rejects: pd.DataFrame, artifacts: Path, what: str) -> None:
+    """Write rejects.csv, then stop: a run without a single usable galaxy, and why."""
+    write_atomic(rejects.to_csv, artifacts / "rejects.csv", index=False)
+    reasons = "; ".join(f"{reason}: {count}" for reason, count in rejects.reason.value_counts().head(3).items())
+    raise CatalogueError(f"no usable galaxies: {what} ({reasons}); every input and its reason is in {artifacts / 'rejects.csv'}")
 
 
 def training_images(artifacts: Path) -> np.ndarray:

@@ -113,3 +113,39 @@ def test_real_gz2_sample_vote_columns_are_counted_by_kind(shared_data):
 def test_real_kaggle_images_as_a_plain_folder(shared_data):
     catalogue = data.read_catalogue("folder", shared_data / "kaggle_sample" / "images_training_rev1")
     assert len(catalogue.table) == 1000 and catalogue.rejects.empty
+
+
+def _gz2_layout(root, votes: str, mapping: str = "objid,sample,asset_id\n1,original,10\n"):
+    (root / "images").mkdir(parents=True)
+    (root / "gz2_hart16.csv").write_text(votes)
+    (root / "gz2_filename_mapping.csv").write_text(mapping)
+    return root
+
+
+@pytest.mark.parametrize("votes, mapping, message", [
+    ("dr7objid;gz2_class\n1;Sc\n", "objid,sample,asset_id\n1,original,10\n", "looks semicolon-separated"),
+    ("objectid,gz2_class\n1,Sc\n", "objid,sample,asset_id\n1,original,10\n", "has no column objid"),
+    ("dr7objid,gz2_class\n1,Sc\n", "objid,sample\n1,original\n", "has no column asset_id"),
+    ("", "objid,sample,asset_id\n1,original,10\n", "is empty"),
+])
+def test_a_broken_gz2_catalogue_is_one_line_naming_the_file(tmp_path, votes, mapping, message):
+    root = _gz2_layout(tmp_path / "gz2", votes, mapping)
+    with pytest.raises(data.CatalogueError, match=message) as error:
+        data.read_gz2_release(root)
+    assert str(root) in str(error.value)
+
+
+def test_a_kaggle_table_without_its_class_columns_names_them(tmp_path):
+    (tmp_path / "images_training_rev1").mkdir()
+    (tmp_path / "training_solutions_rev1.csv").write_text("GalaxyID,Class1.1,Class1.2\n100008,0.3,0.7\n")
+    with pytest.raises(data.CatalogueError, match=r"training_solutions_rev1.csv has no column Class1\.3"):
+        data.read_kaggle(tmp_path)
+
+
+def test_a_catalogue_whose_rows_are_all_rejected_writes_the_reasons_then_stops(tmp_path):
+    root = _gz2_layout(tmp_path / "gz2", "dr7objid,gz2_class\n1,Sc\n2,Ei\n", "objid,sample,asset_id\n1,original,10\n2,original,20\n")  # no image files
+    catalogue = data.read_gz2_release(root)
+    with pytest.raises(data.CatalogueError, match="no usable galaxies.*image file missing: 2"):
+        data.prepare(catalogue, tmp_path / "artifacts", size=8, crop_fraction=1.0, workers=1)
+    rejects = pd.read_csv(tmp_path / "artifacts" / "rejects.csv")
+    assert len(rejects) == 2 and set(rejects.reason) == {"image file missing"}
