@@ -109,9 +109,19 @@ def _finish(table: pd.DataFrame, image_dir: Path, rejects: list, source: str, ch
             rejects.append(_reject("", image_dir / name, reason))
 
     vote_columns = [c for c in table.columns if VOTE_COLUMN.match(c)]
-    notes = []
+    notes: list[str] = []
     if vote_columns:
         table[vote_columns] = table[vote_columns].apply(pd.to_numeric, errors="coerce")
+        impossible = ~table[vote_columns].isna() & ~table[vote_columns].apply(lambda c: c.between(0.0, 1.0))
+        if impossible.any().any():
+            rows = impossible.any(axis=1)
+            column = impossible.any().idxmax()
+            example = table.loc[impossible[column], ["id_str", column]].iloc[0]
+            notes.append(
+                f"{int(impossible.sum().sum())} vote fractions in {int(rows.sum())} galaxies are outside 0-1 or infinite "
+                f"(e.g. id {example.id_str}: {column} = {example[column]}): set to NaN, so left out of those answers' scores"
+            )
+            table[vote_columns] = table[vote_columns].mask(impossible)
         nan_rows = table[vote_columns].isna().any(axis=1)
         if nan_rows.any():
             notes.append(
@@ -152,6 +162,11 @@ def read_gz2_release(root: Path, limit: int | None = None) -> Catalogue:
     unmapped = table["asset_id"].isna()
     rejects += [_reject(i, mapping_path.name, "no asset_id in filename mapping") for i in table.loc[unmapped, "id_str"]]
     table = table.loc[~unmapped].copy()
+    shared = table["asset_id"].duplicated(keep="first")
+    first_owner = table.drop_duplicates("asset_id").set_index("asset_id")["id_str"]
+    rejects += [_reject(i, mapping_path.name, f"asset_id {a} is also mapped to objid {first_owner[a]} (its first objid kept)")
+                for i, a in table.loc[shared, ["id_str", "asset_id"]].itertuples(index=False)]
+    table = table.loc[~shared]
     table["file_loc"] = [str(image_dir / f"{asset}.jpg") for asset in table["asset_id"]]
     return _finish(table, image_dir, rejects, f"gz2 ({catalogue_path.name})", check_unnamed=limit is None)
 
@@ -187,8 +202,13 @@ def read_kaggle(root: Path, limit: int | None = None) -> Catalogue:
 def read_image_folder(root: Path, limit: int | None = None) -> Catalogue:
     """A folder of images with no catalogue (``root/images`` or ``root``): ids are file stems."""
     image_dir = _image_dir(Path(root))
-    files = sorted(p for p in image_dir.iterdir() if p.is_file())
+    entries = sorted(image_dir.iterdir())
+    files = [p for p in entries if p.is_file()]
     rejects: list = [_reject("", p, "not an image file") for p in files if not p.name.lower().endswith(IMAGE_SUFFIXES)]
+    rejects += [_reject("", p, "broken symbolic link") for p in entries if p.is_symlink() and not p.exists()]
+    for folder in (p for p in entries if p.is_dir()):
+        rejects += [_reject("", p, f"image in subfolder {folder.name}/ (not read: point data.root at that folder to use it)")
+                    for p in sorted(folder.rglob("*")) if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)]
     images = [p for p in files if p.name.lower().endswith(IMAGE_SUFFIXES)][:limit]
     table = pd.DataFrame({"id_str": [p.stem for p in images], "file_loc": [str(p) for p in images]})
     table = _drop_duplicates(table, str(image_dir), rejects)
@@ -292,8 +312,14 @@ def describe(catalogue: Catalogue) -> str:
     return "\n".join(lines + catalogue.notes)
 
 
-def load_image(path: str | Path, size: int, crop_fraction: float) -> np.ndarray:
-    """Decode one image to uint8 size x size x 3: centre crop, then resize.
+# Modes PIL gives to high-bit-depth images; converting them to RGB directly clips at 255.
+_WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I": 65535, "F": 1.0}
+CONVERTED = "converted: "  # prefix of a decoding note: the image is kept, changed as it says
+
+
+def decode_image(path: str | Path, size: int, crop_fraction: float) -> tuple[np.ndarray, str | None]:
+    """Decode one image to uint8 size x size x 3 (centre crop, then resize), and a note when it
+    had to be converted beyond RGB's usual (a 16-bit image scaled to 8 bits).
 
     PIL's JPEG draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale in the DCT domain, so a
     424 px galaxy becomes a ~100 px store image without ever building the full-size bitmap.
@@ -302,7 +328,18 @@ def load_image(path: str | Path, size: int, crop_fraction: float) -> np.ndarray:
     with Image.open(path) as image:
         needed = math.ceil(size / crop_fraction)
         image.draft("RGB", (needed, needed))
-        return _crop_resize(image, size, crop_fraction)
+        note = None
+        if image.mode in _WIDE_MODES:
+            full_scale = _WIDE_MODES[image.mode]
+            pixels = np.asarray(image, dtype=np.float64)
+            image = Image.fromarray(np.clip(pixels / full_scale * 255.0, 0, 255).round().astype(np.uint8))
+            note = f"{CONVERTED}{'32-bit float' if full_scale == 1.0 else '16-bit'} image scaled to 8 bits (full scale {full_scale})"
+        return _crop_resize(image, size, crop_fraction), note
+
+
+def load_image(path: str | Path, size: int, crop_fraction: float) -> np.ndarray:
+    """``decode_image`` without its note."""
+    return decode_image(path, size, crop_fraction)[0]
 
 
 def _crop_resize(image: Image.Image, size: int, crop_fraction: float) -> np.ndarray:
@@ -319,8 +356,8 @@ def _load_chunk(args: tuple[list[str], int, float]) -> tuple[np.ndarray, list[st
     errors: list[str | None] = []
     for k, path in enumerate(paths):
         try:
-            out[k] = load_image(path, size, crop_fraction)
-            errors.append(None)
+            out[k], note = decode_image(path, size, crop_fraction)
+            errors.append(note)
         except Exception as error:  # noqa: BLE001 - whatever one file does wrong (a decompression bomb too) is that file's reject
             errors.append(f"unreadable image: {type(error).__name__}: {error}")
     return out, errors
@@ -334,7 +371,8 @@ def build_image_store(
     Work goes to a memory-mapped ``.partial`` file and a ``.done`` mask saved after each chunk, so
     a killed build resumes where it stopped, provided its inputs are unchanged (``inputs_key``:
     otherwise the partial is discarded); the store is renamed into place only when complete.
-    Returns the store and, per path, None or the reason it could not be read (its row is zeros).
+    Returns the store and, per path, None, the reason it could not be read (its row is zeros), or
+    a note starting with ``CONVERTED`` (kept, converted as the note says).
     """
     out_path = Path(out_path)
     partial = out_path.with_suffix(".partial.npy")
@@ -402,15 +440,22 @@ def save_array_atomic(path: Path, array: np.ndarray) -> None:
 
 
 def _decode_into_store(table: pd.DataFrame, store_path: Path, size: int, crop_fraction: float, workers: int) -> tuple[pd.DataFrame, list]:
-    """Decode ``table.file_loc`` into ``store_path``; rows that fail leave the table and the store."""
+    """Decode ``table.file_loc`` into ``store_path``; rows that fail leave the table and the store,
+    rows that were converted keep a ``decode_note`` saying how."""
     scratch = store_path.with_name(store_path.stem + ".all.npy")
     store, errors = build_image_store(list(table["file_loc"]), scratch, size, crop_fraction, workers)
-    bad = np.array([e is not None for e in errors], bool)
-    rejects = [_reject(i, f, e) for (i, f), e in zip(table[["id_str", "file_loc"]].itertuples(index=False), errors) if e]
+    bad = np.array([e is not None and not e.startswith(CONVERTED) for e in errors], bool)
+    rejects = [_reject(i, f, e) for (i, f), e, b in zip(table[["id_str", "file_loc"]].itertuples(index=False), errors, bad) if b]
     save_array_atomic(store_path, np.ascontiguousarray(store[~bad]))
     del store
     scratch.unlink()
-    return table.loc[~bad].reset_index(drop=True), rejects
+    notes = pd.Series([e[len(CONVERTED):] if e and not b else None for e, b in zip(errors, bad)], index=table.index, dtype=object)
+    kept = table.loc[~bad].copy()  # a copy is also consolidated: assigning to a frame built column by column warns
+    kept["decode_note"] = notes[~bad]
+    kept = kept.reset_index(drop=True)
+    if kept.decode_note.isna().all():
+        kept = kept.drop(columns="decode_note")
+    return kept, rejects
 
 
 def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: float, workers: int = 0,
@@ -441,6 +486,10 @@ def prepare(catalogue: Catalogue, artifacts: Path, size: int, crop_fraction: flo
     rejects = pd.concat(nonempty, ignore_index=True) if nonempty else catalogue.rejects
     write_atomic(table.to_parquet, artifacts / "catalog.parquet", index=False)
     write_atomic(rejects.to_csv, artifacts / "rejects.csv", index=False)
+    if "decode_note" in table:
+        converted = table.decode_note.notna()
+        print(f"{int(converted.sum())} images kept after conversion (e.g. {table.file_loc[converted].iloc[0]}: "
+              f"{table.decode_note[converted].iloc[0]}); each has a decode_note in catalog.parquet", flush=True)
     return table, rejects
 
 

@@ -34,6 +34,8 @@ def test_every_bad_input_is_recorded_or_handled(release, tmp_path):
         assert reasons[name].startswith("unreadable image"), name
     store = np.load(tmp_path / "artifacts" / "images.npy")
     assert store.shape == (len(table), 24, 24, 3) and len(table) == 6  # 10 - missing - 3 unreadable
+    # Every input is accounted for: 11 catalogue rows (one a duplicate) and one image no row names.
+    assert len(table) + len(rejects) == 11 + 1
     kept = set(table.file_loc.map(lambda f: f.rsplit("/", 1)[-1]))
     assert {"7.jpg", "8.jpg"} <= kept  # greyscale and odd-sized images are converted, not lost
     assert (store.reshape(len(store), -1).max(axis=1) > 0).all()
@@ -46,8 +48,9 @@ def test_no_usable_galaxy_is_a_clear_error(tmp_path):
     root = synthetic.write_release(tmp_path / "release", 2, seed=1, size=64, workers=1)
     for path in (root / "images").glob("*.jpg"):
         path.write_bytes(b"broken")
-    with pytest.raises(RuntimeError, match="no usable galaxies"):
+    with pytest.raises(data.CatalogueError, match="no usable galaxies"):
         data.prepare(data.read_gz2_release(root), tmp_path / "artifacts", 16, 1.0, workers=1)
+    assert len(pd.read_csv(tmp_path / "artifacts" / "rejects.csv")) == 2
 
 
 def test_store_build_resumes_without_redoing_finished_chunks(tmp_path, monkeypatch):

@@ -149,3 +149,47 @@ def test_a_catalogue_whose_rows_are_all_rejected_writes_the_reasons_then_stops(t
         data.prepare(catalogue, tmp_path / "artifacts", size=8, crop_fraction=1.0, workers=1)
     rejects = pd.read_csv(tmp_path / "artifacts" / "rejects.csv")
     assert len(rejects) == 2 and set(rejects.reason) == {"image file missing"}
+
+
+def test_a_folder_source_lists_broken_links_and_images_in_subfolders(tmp_path):
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.jpg")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "night2").mkdir()
+    Image.new("RGB", (16, 16)).save(tmp_path / "night2" / "b.jpg")
+    catalogue = data.read_image_folder(tmp_path)
+    reasons = dict(zip(catalogue.rejects.file.map(lambda f: f.rsplit("/", 1)[-1]), catalogue.rejects.reason))
+    assert list(catalogue.table.id_str) == ["a"]
+    assert reasons["gone.jpg"] == "broken symbolic link" and reasons["b.jpg"].startswith("image in subfolder night2/")
+
+
+def test_impossible_votes_are_set_aside_and_said(tmp_path):
+    column = gz2.key_answer_columns("weighted_fraction")["smooth"]
+    root = _gz2_layout(tmp_path / "gz2", f"dr7objid,{column}\n1,1.7\n2,-0.3\n3,inf\n4,0.5\n",
+                       "objid,sample,asset_id\n1,original,10\n2,original,20\n3,original,30\n4,original,40\n")
+    for asset in (10, 20, 30, 40):
+        Image.new("RGB", (16, 16)).save(root / "images" / f"{asset}.jpg")
+    catalogue = data.read_gz2_release(root)
+    assert catalogue.table[column].iloc[:3].isna().all()
+    assert catalogue.table[column].iloc[3] == 0.5
+    assert any("3 vote fractions in 3 galaxies are outside 0-1 or infinite" in note for note in catalogue.notes)
+
+
+def test_two_objids_sharing_one_image_are_flagged(tmp_path):
+    root = _gz2_layout(tmp_path / "gz2", "dr7objid,gz2_class\n1,Sc\n2,Ei\n", "objid,sample,asset_id\n1,original,10\n2,original,10\n")
+    Image.new("RGB", (16, 16)).save(root / "images" / "10.jpg")
+    catalogue = data.read_gz2_release(root)
+    assert list(catalogue.table.id_str) == ["1"]
+    assert catalogue.rejects.reason.tolist() == ["asset_id 10 is also mapped to objid 1 (its first objid kept)"]
+
+
+def test_a_16_bit_image_is_scaled_not_saturated_and_the_conversion_is_recorded(tmp_path):
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "plain.png")
+    catalogue = data.read_image_folder(tmp_path)
+    table, rejects = data.prepare(catalogue, tmp_path / "artifacts", size=16, crop_fraction=1.0, workers=1)
+    store = np.load(tmp_path / "artifacts" / "images.npy")
+    deep = store[list(table.id_str).index("deep")]
+    assert len(rejects) == 0 and (deep == 255).mean() < 0.1 and 100 < deep.mean() < 155
+    notes = dict(zip(table.id_str, table.decode_note))
+    assert notes["deep"].startswith("16-bit image scaled to 8 bits") and notes["plain"] is None
