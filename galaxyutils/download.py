@@ -2,12 +2,13 @@
 
 Written on the standard library because none of the usual helpers (pooch, zenodo_get) both
 resumes a partial multi-gigabyte download with an HTTP Range request and verifies it against
-the checksums Zenodo publishes; the images zip alone is about 3 GB.
+the checksums Zenodo publishes (of whatever algorithm); the images zip alone is about 3 GB.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -32,51 +33,90 @@ class DownloadError(RuntimeError):
 class RemoteFile:
     name: str
     url: str
-    md5: str | None  # None where the publisher gives no checksum
-    size: int | None = None
+    checksum: str | None  # "algorithm:hexdigest" as published (md5, sha256, ...); None where none is
+    size: int | None = None  # bytes, as published; else the server's Content-Length is used
 
 
 def zenodo_files(record: str, api: str = ZENODO_API) -> list[RemoteFile]:
-    """The files of a Zenodo record with their published MD5 checksums."""
+    """The files of a Zenodo record with their published checksums and sizes."""
     with urllib.request.urlopen(f"{api}/records/{record}", timeout=60) as response:
         entries = json.load(response)["files"]
-    files = []
-    for entry in entries:
-        algorithm, _, digest = entry.get("checksum", "").partition(":")
-        files.append(RemoteFile(entry["key"], entry["links"]["self"], digest if algorithm == "md5" else None, entry.get("size")))
-    return files
+    return [RemoteFile(entry["key"], entry["links"]["self"], entry.get("checksum") or None, entry.get("size")) for entry in entries]
 
 
-def fetch(remote: RemoteFile, target: Path) -> Path:
-    """Download ``remote`` to ``target``, resuming a ``.part`` file left by an earlier attempt,
-    and verify its MD5 before renaming it into place. A finished, verified file is kept."""
-    target = Path(target)
-    if target.exists() and (remote.md5 is None or _md5(target) == remote.md5):
-        return target
-    partial = target.with_name(target.name + ".part")
-    offset = partial.stat().st_size if partial.exists() else 0
-    request = urllib.request.Request(remote.url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        if offset and response.status != 206:  # the server ignored the range: start again
-            offset = 0
-        total = remote.size or (offset + int(response.headers.get("Content-Length", 0)) or None)
-        with open(partial, "ab" if offset else "wb") as out, tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=remote.name) as bar:
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                bar.update(len(chunk))
-    if remote.md5 is not None and (actual := _md5(partial)) != remote.md5:
-        partial.unlink()
-        raise DownloadError(f"{remote.name}: MD5 {actual} does not match the published {remote.md5}; the partial file was removed, run again")
-    os.replace(partial, target)
-    return target
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
+def _digest(path: Path, algorithm: str) -> str:
+    if algorithm not in hashlib.algorithms_available:
+        raise DownloadError(f"{path.name}: the published checksum uses {algorithm!r}, which this Python cannot compute")
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _remote_size(url: str) -> int | None:
+    """The server's Content-Length for ``url`` (a HEAD request), or None when it does not say."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=60) as response:
+            length = response.headers.get("Content-Length")
+    except OSError:
+        return None
+    return int(length) if length else None
+
+
+def verified(path: Path, remote: RemoteFile, size: int | None) -> str | None:
+    """None when ``path`` is ``remote`` as published (its size and every published checksum),
+    else what is wrong."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return f"{actual} bytes, not the {size} published"
+    if remote.checksum:
+        algorithm, _, expected = remote.checksum.partition(":")
+        if (found := _digest(path, algorithm.lower())) != expected.lower():
+            return f"{algorithm.upper()} {found} does not match the published {expected}"
+    return None
+
+
+def fetch(remote: RemoteFile, target: Path) -> Path:
+    """Download ``remote`` to ``target``, resuming a ``.part`` file left by an earlier attempt
+    (a Range request), and check its length and checksum before renaming it into place.
+
+    A download that ends short (a dropped connection) keeps its ``.part`` for the next attempt;
+    one that arrives complete but wrong is removed. A file already in place is kept only if it
+    passes the same checks (the server's length where nothing else is published).
+    """
+    target = Path(target)
+    size = remote.size
+    if target.exists():
+        if size is None:
+            size = _remote_size(remote.url)
+        if verified(target, remote, size) is None:
+            return target
+        target.unlink()  # ours, from an earlier attempt that was not checked this well
+    partial = target.with_name(target.name + ".part")
+    offset = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(remote.url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            if offset and response.status != 206:  # the server ignored the range: start again
+                offset = 0
+            length = response.headers.get("Content-Length")
+            size = size or (offset + int(length) if length else None)
+            with open(partial, "ab" if offset else "wb") as out, tqdm(total=size, initial=offset, unit="B", unit_scale=True, desc=remote.name) as bar:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    except (OSError, http.client.HTTPException) as error:
+        raise DownloadError(f"{remote.name}: the download broke off ({type(error).__name__}: {error}); "
+                            f"{partial.stat().st_size if partial.exists() else 0} bytes are kept in {partial.name}: run again to resume") from None
+    received = partial.stat().st_size
+    if size is not None and received < size:
+        raise DownloadError(f"{remote.name}: arrived short, {received} of {size} bytes; the partial file is kept: run again to resume")
+    if (problem := verified(partial, remote, size)) is not None:
+        partial.unlink()
+        raise DownloadError(f"{remote.name}: {problem}; the partial file was removed, run again")
+    os.replace(partial, target)
+    return target
 
 
 def safe_extract(archive: Path, destination: Path) -> int:
@@ -108,10 +148,11 @@ def download_gz2(to: Path, api: str = ZENODO_API, hart16_url: str = HART16_URL, 
     files = zenodo_files(record, api) + [RemoteFile("gz2_hart16.csv.gz", hart16_url, None)]
     for remote in files:
         path = fetch(remote, to / remote.name)
-        log(f"{remote.name}: {'MD5 verified' if remote.md5 else 'no published checksum; sha256 ' + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}")
+        how = f"{remote.checksum.partition(':')[0].upper()} verified" if remote.checksum else "length checked, no published checksum"
+        log(f"{remote.name}: {how}; sha256 {_digest(path, 'sha256')[:16]}")
         if path.suffix == ".zip":
             marker = to / f".{path.name}.extracted"
             if not marker.exists():
                 log(f"{path.name}: {safe_extract(path, to / path.stem)} files extracted to {to / path.stem}")
-                marker.write_text(remote.md5 or "")
+                marker.write_text(remote.checksum or "")
     return to
