@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their last state, widget bars show 0%
 
 from .config import Params
 

@@ -8,7 +8,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their last state, widget bars show 0%
 
 from .augment import centre_view, to_tensor
 from .data import load_image

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images
            embeddings: np.ndarray, explorer_html: Path | None = None):
     """A JupyterLab explorer (ipywidgets): the UMAP plane coloured by a chosen column; pick a
     galaxy by id to see it, its votes and the galaxies most like it; pick a cluster to see its
-    members. With ``explorer_html``, the clickable standalone page is embedded below."""
+    members. In a saved notebook it reads as a pointer to ``explorer_html``, the offline page."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
@@ -165,7 +166,22 @@ def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images
     cluster.observe(show_cluster, "value")
     draw_scatter()
     show_cluster()
-    parts = [widgets.HBox([colour, cluster]), scatter_out, cluster_out, galaxy, galaxy_out]
-    if explorer_html is not None:
-        parts.append(widgets.HTML(f'<iframe srcdoc="{html.escape(Path(explorer_html).read_text())}" style="width:100%;height:520px;border:0"></iframe>'))
-    return widgets.VBox(parts)
+    box = widgets.VBox([widgets.HBox([colour, cluster]), scatter_out, cluster_out, galaxy, galaxy_out])
+    return SavedNotebookFallback(box, explorer_html)
+
+
+class SavedNotebookFallback:
+    """Displays a widget live, and in a notebook saved without widget state (as papermill saves
+    it) a sentence and a link to the offline explorer instead of ``VBox(children=...)``."""
+
+    def __init__(self, widget, explorer_html: Path | None = None):
+        # Relative to the notebook's folder: the link works there, and no local path is saved.
+        self.widget, self.explorer_html = widget, Path(os.path.relpath(explorer_html)) if explorer_html else None
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        where = f' or open <a href="{html.escape(Path(self.explorer_html).as_posix())}">{html.escape(Path(self.explorer_html).name)}</a> offline' if self.explorer_html else ""
+        bundle["text/html"] = f"<p><b>Galaxy explorer</b>: run this cell in JupyterLab for the interactive version{where}.</p>"
+        bundle["text/plain"] = f"Galaxy explorer: run this cell in JupyterLab for the interactive version{' or open ' + Path(self.explorer_html).name + ' offline' if self.explorer_html else ''}."
+        return bundle

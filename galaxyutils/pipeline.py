@@ -170,8 +170,29 @@ class Run:
         return metrics
 
     def save_figure(self, figure, name: str) -> None:
-        """Write ``figures/name.png``; in a notebook the figure is also shown inline."""
+        """Write ``figures/name.png``; in a notebook a compact JPEG preview is shown instead of the
+        full PNG, so saved notebooks stay small (the PNG in figures/ is the one to use)."""
+        import io
+
+        import matplotlib.pyplot as plt
+
         figure.savefig(self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
+        if _in_notebook():
+            from IPython.display import Image, display
+
+            preview = io.BytesIO()
+            figure.savefig(preview, format="jpeg", dpi=60, bbox_inches="tight", pil_kwargs={"quality": 70})
+            display(Image(data=preview.getvalue(), format="jpeg"))
+        plt.close(figure)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
 def _jsonable(value: Any) -> Any:

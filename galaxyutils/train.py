@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their last state, widget bars show 0%
 
 from .augment import GalaxyAugment, centre_view, to_tensor
 from .config import Params
