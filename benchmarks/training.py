@@ -76,10 +76,11 @@ def _sync(device: torch.device) -> None:
 class Trainer:
     """A model and optimizer that step exactly as 02_simclr_train does on this device."""
 
-    def __init__(self, backbone: str, device: torch.device, small_input_stem: bool = False):
+    def __init__(self, backbone: str, device: torch.device, small_input_stem: bool = False, **model_options):
         self.dtype, self.layout = train.precision(device)
-        self.model = SimCLRModel(config.ModelParams(backbone=backbone, small_input_stem=small_input_stem)).to(device, memory_format=self.layout)
-        self.optimizer = torch.optim.AdamW(self.model.parameters())
+        params = config.Params(model=config.ModelParams(backbone=backbone, small_input_stem=small_input_stem, **model_options))
+        self.model = SimCLRModel(params.model).to(device, memory_format=self.layout)
+        self.optimizer = train.make_optimizer(self.model, params)
 
     def step(self, view1: torch.Tensor, view2: torch.Tensor) -> None:
         view1, view2 = view1.contiguous(memory_format=self.layout), view2.contiguous(memory_format=self.layout)
@@ -90,6 +91,14 @@ class Trainer:
         with FlopCounterMode(display=False) as counter:
             self.step(batch, batch)
         return float(counter.get_total_flops())
+
+
+def store_side(view: int) -> int:
+    """The store side whose centre views (augment.view_size) are ``view`` pixels."""
+    side = view
+    while augment.view_size(side) < view:
+        side += 1
+    return side
 
 
 def draw_views(gpu_augment: augment.GalaxyAugment, store: np.ndarray, rng: np.random.Generator, batch_size: int,
@@ -185,6 +194,30 @@ def gpu_busy_share(trainer: Trainer, store: np.ndarray, params, batch_size: int,
     return kernel_us / 1e6 / wall
 
 
+def measure_variant(trainer: Trainer, paths: list[str], size: int, crop: float, workers: int, params, device: torch.device, args) -> dict:
+    """galaxies/s, GFLOP per galaxy and MFU of ``trainer`` on ``size`` px views of real galaxies."""
+    small = np.asarray(data.build_image_store(paths[: args.batch * 2], Path("/tmp") / f"benchmark_small_{size}.npy", store_side(size), crop, workers)[0])
+    _, views = ours_data_path(small, params, args.batch, 2, device)
+    rate, flops, size_mfu, peak = mfu(trainer, views, device, args.steps)
+    return {"pixels": size, "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": size_mfu, "matmul GFLOP/s": peak / 1e9}
+
+
+def pretrained_rows(args, paths: list[str], crop: float, workers: int, params, device: torch.device) -> None:
+    """EfficientNet-Lite0 from its ImageNet weights, with and without frozen early blocks."""
+    rows = []
+    for frozen in (int(f) for f in args.frozen_blocks.split(",")):
+        for size in (int(s) for s in args.pretrained_sizes.split(",")):
+            trainer = Trainer("efficientnet_lite0", device, pretrained="imagenet", frozen_blocks=frozen)
+            rows.append({"backbone": "efficientnet_lite0 (ImageNet start)", "frozen blocks": frozen,
+                         **measure_variant(trainer, paths, size, crop, workers, params, device, args)})
+    dtype = train.precision(device)[0]
+    notes = (f"device {device}, batch {args.batch}, {args.steps} timed steps (the median counts), astro views, training as 02 does on this "
+             f"device (train.make_optimizer: frozen blocks are left out of the optimizer, their BatchNorm statistics fixed). MFU divides "
+             f"by a 4096 x 4096 matmul in {str(dtype).removeprefix('torch.')} timed just before and after each row. GFLOP/galaxy: one "
+             f"training step's count (two views, forward + backward) per galaxy.")
+    write_results(f"training_{device.type}_pretrained", rows, notes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=Path, default=SHARED_DATA / "gz2_sample" / "images")
@@ -196,6 +229,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="32,48,64,96")
     parser.add_argument("--small-stem-backbones", default="resnet18", help="also time these with model.small_input_stem")
     parser.add_argument("--small-stem-sizes", default="32,48,64", help="resolutions for the small-input stem (96 px: ~30 s a step on 2 cores)")
+    parser.add_argument("--pretrained-sizes", default="96,128", help="view sizes for EfficientNet-Lite0 from ImageNet weights")
+    parser.add_argument("--frozen-blocks", default="0,4", help="EfficientNet-Lite0 variants: how many of its 16 blocks stay frozen")
+    parser.add_argument("--only-pretrained", action="store_true", help="time only the EfficientNet-Lite0 rows (results/training_<device>_pretrained)")
     args = parser.parse_args()
     if not args.images.is_dir():
         sys.exit(f"no images at {args.images}: the benchmark reads the real GZ2 sample in ../shared/data")
@@ -209,8 +245,12 @@ def main() -> None:
     simclr = augment.preset("simclr")
     rows = []
 
+    if args.only_pretrained:
+        pretrained_rows(args, paths, crop, workers, astro, device)
+        return
+
     # (a) and (b) at the main resolution with ResNet-18.
-    store, _ = data.build_image_store(paths, Path("/tmp") / f"benchmark_store_{args.size}.npy", args.size, crop, workers)
+    store, _ = data.build_image_store(paths, Path("/tmp") / f"benchmark_store_{args.size}.npy", store_side(args.size), crop, workers)
     store = np.asarray(store)
     ours_rate, views = ours_data_path(store, simclr, args.batch, args.steps, device)
     loader = usual_loader(paths, args.size, crop, args.batch, workers)
@@ -243,13 +283,8 @@ def main() -> None:
     variants = [(b, False) for b in args.backbones.split(",")] + [(b, True) for b in args.small_stem_backbones.split(",") if b]
     for backbone, small_stem in variants:
         for size in (int(s) for s in (args.small_stem_sizes if small_stem else args.sizes).split(",")):
-            trainer = Trainer(backbone, device, small_stem)
-            small = np.asarray(data.build_image_store(paths[: args.batch * 2], Path("/tmp") / f"benchmark_small_{size}.npy", size, crop, workers)[0])
-            _, size_views = ours_data_path(small, astro, args.batch, 2, device)
-            rate, flops, size_mfu, peak = mfu(trainer, size_views, device, args.steps)
-            per_backbone.append({"backbone": backbone, "stem": "3x3/1 (small input)" if small_stem else "7x7/2 + max-pool", "pixels": size,
-                                 "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": size_mfu,
-                                 "matmul GFLOP/s": peak / 1e9})
+            row = measure_variant(Trainer(backbone, device, small_stem), paths, size, crop, workers, astro, device, args)
+            per_backbone.append({"backbone": backbone, "stem": "3x3/1 (small input)" if small_stem else "7x7/2 + max-pool", **row})
 
     precision = "bf16 autocast, channels_last" if dtype == torch.bfloat16 else "float32"
     notes = (f"device {device}, ResNet-18 at {args.size} px for (a)-(c), batch {args.batch}, {args.steps} timed steps (the median step for (c)), training in {precision} "
