@@ -160,3 +160,67 @@ def evaluate_embeddings(embeddings: dict[str, np.ndarray], labels: dict[str, np.
 def evaluation_table(evaluation: dict[str, dict]) -> pd.DataFrame:
     """Scores as rows (``knn_r2.smooth``, ``clusters.ari``, ...), embeddings as columns."""
     return pd.json_normalize([{"embedding": name, **scores} for name, scores in evaluation.items()]).set_index("embedding").T
+
+
+def galaxy_catalogue(catalog: pd.DataFrame, clusters: pd.DataFrame, umap_xy: pd.DataFrame) -> pd.DataFrame:
+    """One row per galaxy for cross-matching (e.g. in TOPCAT): id, RA/Dec when the source
+    catalogue has them, cluster (-1 noise), HDBSCAN membership probability and GLOSH outlier
+    score, exemplar flag, UMAP x/y, and the key weighted and debiased vote fractions it was scored
+    against (and the class, where there is one)."""
+    table = pd.DataFrame({"id_str": catalog.id_str.astype(str)})
+    for column in ("ra", "dec"):
+        if column in catalog:
+            table[column] = pd.to_numeric(catalog[column], errors="coerce")
+    table["cluster"] = clusters.cluster.to_numpy()
+    table["probability"] = clusters.probability.to_numpy()
+    table["outlier_score"] = clusters.outlier_score.to_numpy()
+    table["exemplar"] = clusters.exemplar.to_numpy()
+    table["umap_x"], table["umap_y"] = umap_xy.x.to_numpy(), umap_xy.y.to_numpy()
+    truth = truth_labels(catalog)
+    if truth is not None:
+        table[truth[0]] = truth[1].astype(str).to_numpy()
+    for kind in ("weighted_fraction", "debiased"):
+        for short, column in key_votes(catalog, kind).items():
+            table[f"{short}_{kind}"] = column.to_numpy()
+    return table
+
+
+_CATALOGUE_COLUMNS = {
+    "id_str": ("", "galaxy id (SDSS DR7 objid for GZ2)"),
+    "ra": ("deg", "right ascension (J2000)"),
+    "dec": ("deg", "declination (J2000)"),
+    "cluster": ("", "HDBSCAN cluster, -1 for noise"),
+    "probability": ("", "HDBSCAN membership strength in its cluster (0-1)"),
+    "outlier_score": ("", "GLOSH outlier score (0-1, high: unlike its neighbourhood)"),
+    "exemplar": ("", "one of its cluster's exemplars (densest core)"),
+    "umap_x": ("", "UMAP map coordinate x"),
+    "umap_y": ("", "UMAP map coordinate y"),
+}
+
+
+def write_catalogue(table: pd.DataFrame, folder, name: str = "catalogue") -> tuple:
+    """Write ``table`` as ``name.csv`` and ``name.fits`` (astropy), with units and a description
+    of every column in the FITS header. Returns both paths."""
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    folder = Path(folder)
+    table.to_csv(folder / f"{name}.csv", index=False)
+    fits = Table.from_pandas(table)
+    for column in fits.colnames:
+        unit, description = _CATALOGUE_COLUMNS.get(column, ("", _vote_description(column)))
+        fits[column].unit = unit or None
+        fits[column].description = description
+    fits.meta["COMMENT"] = ["Galaxy catalogue of one run: clusters, map and the votes it was scored against."]
+    fits.write(folder / f"{name}.fits", overwrite=True)
+    return folder / f"{name}.csv", folder / f"{name}.fits"
+
+
+def _vote_description(column: str) -> str:
+    for kind, words in (("weighted_fraction", "weighted vote fraction (what volunteers saw in this image)"),
+                        ("debiased", "debiased vote fraction (Hart et al. 2016)")):
+        if column.endswith(f"_{kind}"):
+            answer = column.removesuffix(f"_{kind}")
+            return f"{words}, key answer {answer}; conditional on reaching its question"
+    return "the class the clusters are scored against" if column in ("coarse_gz2_class", "label", "true_family") else column

@@ -412,7 +412,7 @@ class RunFolderError(config.ConfigError):
 
 # What a run writes at the top of its folder; with the files stages.json lists and the folders
 # below, the only things a new run in an old run folder removes.
-_RUN_FILES = ("params.yaml", "environment.txt", "metrics.json", RECORD_NAME, "explorer.html", LOG_NAME)
+_RUN_FILES = ("params.yaml", "environment.txt", "metrics.json", RECORD_NAME, "explorer.html", LOG_NAME, "catalogue.csv", "catalogue.fits")
 _RUN_FOLDERS = ("artifacts", "notebooks")
 
 

@@ -160,3 +160,23 @@ def test_every_embedding_passes_through_the_same_protocol_function(monkeypatch):
     assert sorted(scores) == sorted(names)
     assert [c[1:] for c in calls] == [(3, 7)] * 4 and [c[0][1] for c in calls] == [4, 5, 6, 7]
     assert original(X, 3, 0).shape == (60, 3) and np.allclose(original(X, 3, 0), original(5.0 * X, 3, 0))
+
+
+def test_the_galaxy_catalogue_opens_in_astropy_with_units_and_one_row_per_galaxy(tmp_path):
+    from astropy.table import Table
+
+    from galaxyutils import gz2
+
+    smooth = gz2.key_answer_columns("weighted_fraction")["smooth"]
+    catalog = pd.DataFrame({"id_str": ["587722981736120347", "587722981736120348"], "ra": [150.1, 150.2], "dec": [2.2, 2.3],
+                            "gz2_class": ["Ei", "Sc"], smooth: [0.9, 0.1]})
+    clusters = pd.DataFrame({"id_str": catalog.id_str, "cluster": [0, -1], "probability": [0.8, 0.0], "outlier_score": [0.1, 0.9],
+                             "exemplar": [True, False]})
+    umap_xy = pd.DataFrame({"id_str": catalog.id_str, "x": [1.0, 2.0], "y": [3.0, 4.0]})
+    table = analysis.galaxy_catalogue(catalog, clusters, umap_xy)
+    csv, fits = analysis.write_catalogue(table, tmp_path)
+    read = Table.read(fits)
+    assert len(read) == len(pd.read_csv(csv)) == 2
+    assert str(read["ra"].unit) == "deg" and read["cluster"].tolist() == [0, -1]
+    assert "HDBSCAN" in read["cluster"].description and read["smooth_weighted_fraction"].tolist() == [0.9, 0.1]
+    assert read["id_str"][0] == "587722981736120347"  # ids stay exact strings, not floats

@@ -51,6 +51,9 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     assert (run_dir / "explorer.html").stat().st_size > 10_000
     assert (run_dir / "tables" / "evaluation.csv").exists() and (run_dir / "tables" / "evaluation.tex").exists()
     assert (run_dir / "tables" / "evaluation_as_is.csv").exists()
+    from astropy.table import Table
+
+    assert len(Table.read(run_dir / "catalogue.fits")) == len(catalog) == len(pd.read_csv(run_dir / "catalogue.csv"))
 
 
 def test_the_console_and_run_log_show_progress_and_no_noise(smoke_run):
