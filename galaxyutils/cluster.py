@@ -140,26 +140,31 @@ def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[in
     for (space, points), size, samples, method in itertools.product(spaces.items(), min_cluster_sizes, min_samples, methods):
         fitted = _hdbscan(size, samples, method).fit(points)
         n_clusters = int(fitted.labels_.max() + 1)
+        clustered = fitted.labels_[fitted.labels_ >= 0]
         rows.append({"space": space, "min_cluster_size": size, "min_samples": samples, "cluster_selection_method": method, "n_clusters": n_clusters,
+                     "largest_share": float(np.bincount(clustered).max() / len(clustered)) if len(clustered) else 1.0,
                      "noise_fraction": float(np.mean(fitted.labels_ == -1)),
                      "dbcv": float(fitted.relative_validity_) if n_clusters >= 2 else float("nan")})
         row = rows[-1]
         print(f"HDBSCAN {space} min_cluster_size={size} min_samples={samples} {method}: {n_clusters} clusters, "
-              f"{row['noise_fraction']:.0%} noise, DBCV {row['dbcv']:.3f}", flush=True)
+              f"{row['noise_fraction']:.0%} noise, largest cluster {row['largest_share']:.0%} of the clustered, DBCV {row['dbcv']:.3f}", flush=True)
     return pd.DataFrame(rows)
 
 
-def choose(table: pd.DataFrame, max_noise: float) -> tuple[dict, str]:
-    """The setting with the best DBCV among those with at least two clusters and at most
-    ``max_noise`` noise; the settings and a sentence saying why."""
-    eligible = table[(table.n_clusters >= 2) & (table.noise_fraction <= max_noise)]
+def choose(table: pd.DataFrame, max_noise: float, max_cluster_share: float = 1.0) -> tuple[dict, str]:
+    """The setting with the best DBCV among those with at least two clusters, at most
+    ``max_noise`` noise and no cluster holding more than ``max_cluster_share`` of the clustered
+    galaxies; the settings and a sentence saying why. Label-free."""
+    share = table["largest_share"] if "largest_share" in table else pd.Series(0.0, index=table.index)
+    limits = f">= 2 clusters, <= {max_noise:.0%} noise" + (f" and no cluster above {max_cluster_share:.0%}" if max_cluster_share < 1 else "")
+    eligible = table[(table.n_clusters >= 2) & (table.noise_fraction <= max_noise) & (share <= max_cluster_share)]
     if len(eligible):
         best = eligible.loc[eligible.dbcv.idxmax()]
-        why = f"highest DBCV ({best.dbcv:.3f}) among the {len(eligible)} of {len(table)} settings with >= 2 clusters and <= {max_noise:.0%} noise"
+        why = f"highest DBCV ({best.dbcv:.3f}) among the {len(eligible)} of {len(table)} settings with {limits}"
     elif (table.n_clusters >= 2).any():
         candidates = table[table.n_clusters >= 2]
         best = candidates.loc[candidates.noise_fraction.idxmin()]
-        why = f"no setting kept noise <= {max_noise:.0%}; least noise ({best.noise_fraction:.0%}) among those with >= 2 clusters"
+        why = f"no setting had {limits}; least noise ({best.noise_fraction:.0%}) among those with >= 2 clusters"
     else:
         best = table.iloc[0]
         why = "no setting found two clusters; the first of the grid is kept"
@@ -189,8 +194,8 @@ class ClusterChoice:
 def choose_setting(reduced: np.ndarray, params) -> ClusterChoice:
     """The one place a run's HDBSCAN setting is decided, from the PCA components alone: the
     profile's setting when ``hdbscan.sweep`` is off, else the sweep's best by DBCV within
-    ``max_noise`` over every space of ``sweep_spaces`` (each space's own best kept too, so
-    both can be reported)."""
+    ``max_noise`` and ``max_cluster_share`` over every space of ``sweep_spaces`` (each space's
+    own best kept too, so both can be reported)."""
     h = params.hdbscan
     if not h.sweep:
         setting = {"space": h.space, "min_cluster_size": h.min_cluster_size, "min_samples": h.min_samples,
@@ -198,8 +203,8 @@ def choose_setting(reduced: np.ndarray, params) -> ClusterChoice:
         return ClusterChoice(setting, "fixed by the profile (hdbscan.sweep is off)", best_by_space={h.space: setting})
     spaces = {space: clustering_space(reduced, space, h.umap_components, h.umap_neighbors, params.seed) for space in h.sweep_spaces}
     table = sweep(spaces, *sweep_grid(h))
-    setting, why = choose(table, h.max_noise)
-    best_by_space = {space: choose(table[table.space == space], h.max_noise)[0] for space in spaces}
+    setting, why = choose(table, h.max_noise, h.max_cluster_share)
+    best_by_space = {space: choose(table[table.space == space], h.max_noise, h.max_cluster_share)[0] for space in spaces}
     return ClusterChoice(setting, why, table, best_by_space)
 
 

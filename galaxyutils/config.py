@@ -183,6 +183,9 @@ class HDBSCANParams(_Section):
     sweep_min_samples: list[int] = Field(default_factory=lambda: [1, 5], description="Grid, besides min_samples = min_cluster_size (HDBSCAN's default).")
     sweep_selection: list[Literal["eom", "leaf"]] = Field(default_factory=lambda: ["eom", "leaf"])
     max_noise: float = Field(0.4, gt=0.0, le=1.0, description="Settings leaving more of the galaxies as noise are not chosen.")
+    max_cluster_share: float = Field(0.5, gt=0.0, le=1.0, description="Settings where one cluster holds more than this share of the "
+                                     "clustered galaxies are not chosen: a cluster that is most of the sample is its bulk, not a group "
+                                     "(DBCV alone rated a bulk-plus-artifacts split highest on real GZ2 images).")
 
 
 class UMAPParams(_Section):

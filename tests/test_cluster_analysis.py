@@ -68,6 +68,17 @@ def test_sweep_scores_settings_without_labels_and_chooses_by_dbcv():
     assert "least noise" in why
 
 
+def test_a_setting_whose_one_cluster_is_the_bulk_of_the_sample_is_not_chosen():
+    from galaxyutils import cluster
+
+    table = pd.DataFrame({"space": ["umap", "umap"], "min_cluster_size": [30, 100], "min_samples": [1, 5],
+                          "cluster_selection_method": ["eom", "eom"], "n_clusters": [2, 5], "largest_share": [0.99, 0.49],
+                          "noise_fraction": [0.0, 0.29], "dbcv": [0.32, 0.30]})
+    setting, why = cluster.choose(table, max_noise=0.4, max_cluster_share=0.5)
+    assert setting["min_cluster_size"] == 100 and "no cluster above 50%" in why
+    assert cluster.choose(table, max_noise=0.4)[0]["min_cluster_size"] == 30
+
+
 def test_the_sweep_tries_both_clustering_spaces_and_keeps_each_best():
     from galaxyutils import cluster, config
 
