@@ -46,8 +46,7 @@ paper: install  ## regenerate paper/generated/ from RUN and build paper/main.pdf
 	@echo "built paper/main.pdf from $(RUN)"
 
 notebooks: install  ## re-execute the committed notebooks in place with the smoke profile
-	rm -rf runs/notebook-smoke
-	cd notebooks && for nb in 0*.ipynb; do ../$(BIN)/papermill --no-progress-bar $$nb $$nb || exit 1; done
+	$(BIN)/python -m galaxyutils notebooks
 
 lock: install  ## re-pin requirements.lock from pyproject.toml's dependencies and extras
 	$(BIN)/python -m pip install -q -e ".[notebooks,test,bench]"

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in (run, sweep):
         command.add_argument("--cache", type=Path, default=pipeline.DEFAULT_CACHE, help="stage cache index (default: runs/.cache)")
         command.add_argument("--no-cache", action="store_true", help="recompute every stage")
+    commands.add_parser("notebooks", help="re-execute the committed notebooks in place with the smoke profile (make notebooks)")
     train = commands.add_parser("train", help="train SimCLR for an existing run folder (the entry point torchrun starts per GPU)")
     train.add_argument("--run-dir", type=Path, required=True)
     download = commands.add_parser("download", help="fetch a public data release")
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return _compare(args)
     if args.command == "publish":
         return _publish(args)
+    if args.command == "notebooks":
+        return _notebooks()
     if args.command == "paper":
         return _paper(args)
     cache = None if args.no_cache else pipeline.StageCache(args.cache)
@@ -91,6 +94,17 @@ def _sweep(args: argparse.Namespace, cache) -> int:
     _, table = compare.run_sweep(args.profile, compare.parse_grid(args.grid), args.overrides, sweep_dir, cache, log=lambda m: print(m, flush=True))
     print(compare.to_markdown(table))
     print(f"comparison: {sweep_dir / 'compare.md'}, {sweep_dir / 'compare.csv'}, {sweep_dir / 'compare.png'}")
+    return 0
+
+
+def _notebooks() -> int:
+    """The committed notebooks' stored outputs come from a fresh smoke run, made as runs make them."""
+    import shutil
+
+    shutil.rmtree(pipeline.REPO_ROOT / "runs" / "notebook-smoke", ignore_errors=True)
+    for notebook in sorted(pipeline.NOTEBOOK_DIR.glob("0*.ipynb")):
+        print(f"executing {notebook.name}", flush=True)
+        pipeline.execute_notebook(notebook, notebook, {})
     return 0
 
 

@@ -373,10 +373,25 @@ class _LineStream:
         pass
 
 
+def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], stdout=None) -> None:
+    """papermill, as every notebook of this project is executed: in notebooks/, kernels over IPC,
+    what the notebook prints passed to ``stdout`` as it comes, and the widgets' saved state
+    dropped afterwards (it held every figure a widget had drawn: 300 KB in 06; a widget then
+    shows its text fallback). nbclient's own store_widget_state=False fails on Output widgets."""
+    import papermill
+
+    papermill.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                               kernel_name="python3", kernel_manager_class=_local_kernel_manager(), stdout_file=stdout)
+    saved = json.loads(Path(target).read_text())
+    saved.get("metadata", {}).pop("widgets", None)
+    for key in ("input_path", "output_path"):  # no local paths in a notebook that may be committed
+        saved.get("metadata", {}).get("papermill", {})[key] = Path(source if key == "input_path" else target).name
+    _write_text(Path(target), json.dumps(saved, indent=1, ensure_ascii=False) + "\n")
+
+
 def execute_stage(run: Run, stage: Stage, key: str, log=None) -> float:
     """Execute one notebook into the run folder and record what it wrote; return its seconds.
     What the notebook prints goes to ``log`` line by line while it runs."""
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     source = NOTEBOOK_DIR / f"{stage.notebook}.ipynb"
@@ -384,16 +399,7 @@ def execute_stage(run: Run, stage: Stage, key: str, log=None) -> float:
     files_before, metrics_before = _files(run.root), run.metrics()
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(target),
-            parameters={"run_dir": str(run.root), "profile": run.params.profile},
-            cwd=str(NOTEBOOK_DIR),
-            progress_bar=False,
-            kernel_name="python3",
-            kernel_manager_class=_local_kernel_manager(),
-            stdout_file=_LineStream(log, "      ") if log else None,
-        )
+        execute_notebook(source, target, {"run_dir": str(run.root), "profile": run.params.profile}, _LineStream(log, "      ") if log else None)
     except PapermillExecutionError as error:
         raise StageFailed(
             f"stage {stage.notebook} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
