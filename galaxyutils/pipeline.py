@@ -507,7 +507,7 @@ def run_pipeline(params: config.Params, run_dir: Path, resume: bool = False, cac
     run folder holding other parameters is refused rather than mixed. A folder that is not a run
     folder is refused, and a run folder in use by a live run is refused (``run.lock``).
     """
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # papermill runs notebooks in notebooks/: a relative path would move with it
     check_run_folder(run_dir)
     with RunLock(run_dir):
         log = _logging_to_file(log, run_dir / LOG_NAME)

@@ -49,3 +49,17 @@ def test_a_second_run_on_a_live_run_folder_is_refused_and_a_stale_lock_is_taken_
     with pipeline.RunLock(run_dir) as lock:
         assert lock.holder() == (os.uname().nodename, os.getpid())
     assert not (run_dir / pipeline.LOCK_NAME).exists()
+
+
+def test_a_relative_run_dir_keeps_its_log_when_a_stage_changes_directory(tmp_path, monkeypatch):
+    # papermill runs each notebook from notebooks/: the run log must not follow it there.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+
+    def stages(params, run_dir, resume, cache, log):
+        os.chdir(tmp_path / "elsewhere")
+        log("epoch 1/1: loss 1.0")
+
+    monkeypatch.setattr(pipeline, "_run_stages", stages)
+    pipeline.run_pipeline(config.resolve("smoke"), pipeline.Path("relative-run"), log=lambda message: None)
+    assert "epoch 1/1" in (tmp_path / "relative-run" / "run.log").read_text()
