@@ -87,10 +87,14 @@ class Trainer:
         train.contrastive_step(self.model, self.optimizer, view1, view2, self.dtype, 0.2)
 
     def flops(self, batch: torch.Tensor) -> float:
-        """FLOPs of one step (forward and backward of both views), counted by torch."""
-        with FlopCounterMode(display=False) as counter:
-            self.step(batch, batch)
-        return float(counter.get_total_flops())
+        """FLOPs of one step (forward and backward of both views): torch counts the forward of
+        both views, the backward is taken as twice that (the usual rule). torch's counter
+        over-counts the backward of grouped convolutions (EfficientNet's depthwise layers) by
+        about 40x, so the backward is not counted directly."""
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            self.model(batch)
+            self.model(batch)
+        return 3.0 * float(counter.get_total_flops())
 
 
 def store_side(view: int) -> int:
@@ -214,7 +218,8 @@ def pretrained_rows(args, paths: list[str], crop: float, workers: int, params, d
     notes = (f"device {device}, batch {args.batch}, {args.steps} timed steps (the median counts), astro views, training as 02 does on this "
              f"device (train.make_optimizer: frozen blocks are left out of the optimizer, their BatchNorm statistics fixed). MFU divides "
              f"by a 4096 x 4096 matmul in {str(dtype).removeprefix('torch.')} timed just before and after each row. GFLOP/galaxy: one "
-             f"training step's count (two views, forward + backward) per galaxy.")
+             f"training step per galaxy, three times the counted forward of two views; with frozen blocks their backward is not "
+             f"run, so for those rows the count, and the MFU, are upper bounds.")
     write_results(f"training_{device.type}_pretrained", rows, notes)
 
 
