@@ -167,21 +167,28 @@ def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images
     draw_scatter()
     show_cluster()
     box = widgets.VBox([widgets.HBox([colour, cluster]), scatter_out, cluster_out, galaxy, galaxy_out])
-    return SavedNotebookFallback(box, explorer_html)
+    preview = plots.scatter_clusters(xy, clusters["cluster"].to_numpy())
+    picture = io.BytesIO()
+    preview.savefig(picture, format="jpeg", dpi=60, bbox_inches="tight", pil_kwargs={"quality": 70})
+    plt.close(preview)
+    return SavedNotebookFallback(box, explorer_html, picture.getvalue())
 
 
 class SavedNotebookFallback:
     """Displays a widget live, and in a notebook saved without widget state (as papermill saves
-    it) a sentence and a link to the offline explorer instead of ``VBox(children=...)``."""
+    it) a static picture (``preview_jpeg``, e.g. the cluster map), a sentence and a link to the
+    offline explorer instead of ``VBox(children=...)``."""
 
-    def __init__(self, widget, explorer_html: Path | None = None):
+    def __init__(self, widget, explorer_html: Path | None = None, preview_jpeg: bytes | None = None):
         # Relative to the notebook's folder: the link works there, and no local path is saved.
         self.widget, self.explorer_html = widget, Path(os.path.relpath(explorer_html)) if explorer_html else None
+        self.preview_jpeg = preview_jpeg
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
         where = f' or open <a href="{html.escape(Path(self.explorer_html).as_posix())}">{html.escape(Path(self.explorer_html).name)}</a> offline' if self.explorer_html else ""
-        bundle["text/html"] = f"<p><b>Galaxy explorer</b>: run this cell in JupyterLab for the interactive version{where}.</p>"
+        picture = f'<img alt="cluster map" src="data:image/jpeg;base64,{base64.b64encode(self.preview_jpeg).decode()}">' if self.preview_jpeg else ""
+        bundle["text/html"] = f"<p><b>Galaxy explorer</b>: run this cell in JupyterLab for the interactive version{where}.</p>{picture}"
         bundle["text/plain"] = f"Galaxy explorer: run this cell in JupyterLab for the interactive version{' or open ' + Path(self.explorer_html).name + ' offline' if self.explorer_html else ''}."
         return bundle

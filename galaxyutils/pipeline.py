@@ -378,15 +378,31 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], std
     what the notebook prints passed to ``stdout`` as it comes, and the widgets' saved state
     dropped afterwards (it held every figure a widget had drawn: 300 KB in 06; a widget then
     shows its text fallback). nbclient's own store_widget_state=False fails on Output widgets."""
+    import nbformat
     import papermill
 
     papermill.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(NOTEBOOK_DIR), progress_bar=False,
                                kernel_name="python3", kernel_manager_class=_local_kernel_manager(), stdout_file=stdout)
-    saved = json.loads(Path(target).read_text())
+    saved = _as_read(nbformat.reads(Path(target).read_text(), as_version=4))
     saved.get("metadata", {}).pop("widgets", None)
     for key in ("input_path", "output_path"):  # no local paths in a notebook that may be committed
         saved.get("metadata", {}).get("papermill", {})[key] = Path(source if key == "input_path" else target).name
-    _write_text(Path(target), json.dumps(saved, indent=1, ensure_ascii=False) + "\n")
+    _write_text(Path(target), nbformat.writes(saved) + "\n")
+
+
+def _as_read(notebook):
+    """Each cell's printed text as JupyterLab shows it: consecutive writes merged and carriage
+    returns applied (nbconvert's CoalesceStreamsPreprocessor), so a text progress bar keeps its
+    last state, and one that cleared itself (tqdm's leave=False) leaves no empty stderr box."""
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    coalesce = CoalesceStreamsPreprocessor()
+    notebook, _ = coalesce.preprocess(notebook, {})
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if o.output_type != "stream" or o.text.strip()]
+    notebook, _ = coalesce.preprocess(notebook, {})  # the lines a cleared bar had separated are one stream again
+    return notebook
 
 
 def execute_stage(run: Run, stage: Stage, key: str, log=None) -> float:
