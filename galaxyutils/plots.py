@@ -45,14 +45,26 @@ def explained_variance(ratio: np.ndarray, n_components: int, threshold: float) -
     return figure
 
 
+NOISE_COLOUR = "#c8c8c8"
+
+
+def cluster_colours(n_clusters: int) -> list[str]:
+    """One colour per cluster id, the same in every figure and in the explorer: tab10's ten
+    distinct hues first (tab20's light/dark pairs are hard to tell apart), then evenly spaced
+    hues; noise is always ``NOISE_COLOUR``."""
+    base = sns.color_palette("tab10", 10).as_hex()
+    extra = sns.color_palette("husl", max(0, n_clusters - 10)).as_hex()
+    return (base + extra)[:max(0, n_clusters)]
+
+
 def scatter_clusters(xy: np.ndarray, labels: np.ndarray, title: str = "UMAP, coloured by HDBSCAN cluster") -> plt.Figure:
     figure, ax = plt.subplots(figsize=(6, 5))
     noise = labels == -1
-    ax.scatter(*xy[noise].T, s=4, c="lightgrey", label=f"noise ({noise.sum()})")
-    palette = sns.color_palette("tab20", max(1, labels.max() + 1))
+    ax.scatter(*xy[noise].T, s=4, c=NOISE_COLOUR, label=f"noise ({noise.sum()})")
+    palette = cluster_colours(labels.max() + 1)
     for cluster in range(labels.max() + 1):
         members = labels == cluster
-        ax.scatter(*xy[members].T, s=5, color=palette[cluster % len(palette)], label=f"{cluster} ({members.sum()})")
+        ax.scatter(*xy[members].T, s=5, color=palette[cluster], label=f"{cluster} ({members.sum()})")
     ax.set(title=title, xticks=[], yticks=[])
     ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     return figure
