@@ -162,6 +162,27 @@ def evaluation_table(evaluation: dict[str, dict]) -> pd.DataFrame:
     return pd.json_normalize([{"embedding": name, **scores} for name, scores in evaluation.items()]).set_index("embedding").T
 
 
+def gallery_picks(clusters: pd.DataFrame, size: int, seed: int = 0) -> dict[int, list[int]]:
+    """Rows to show for each cluster (noise too): its most central exemplars (up to half of
+    ``size``), then random other members up to ``size``."""
+    rng = np.random.default_rng(seed)
+    picks = {}
+    for cluster_id, members in clusters.groupby("cluster"):
+        core = members[members.exemplar].sort_values("probability", ascending=False).index[: size // 2]
+        rest = members.index.difference(core)
+        picks[int(cluster_id)] = list(core) + list(rng.choice(rest, min(size - len(core), len(rest)), replace=False))
+    return picks
+
+
+def example_query(clusters: pd.DataFrame) -> str:
+    """A galaxy to show "more like this" with: the first exemplar of the largest cluster (the
+    first galaxy when nothing clustered)."""
+    largest = clusters[clusters.cluster >= 0].cluster.value_counts().index
+    if not len(largest):
+        return str(clusters.id_str.iloc[0])
+    return str(clusters[(clusters.cluster == largest[0]) & clusters.exemplar].id_str.iloc[0])
+
+
 def galaxy_catalogue(catalog: pd.DataFrame, clusters: pd.DataFrame, umap_xy: pd.DataFrame) -> pd.DataFrame:
     """One row per galaxy for cross-matching (e.g. in TOPCAT): id, RA/Dec when the source
     catalogue has them, cluster (-1 noise), HDBSCAN membership probability and GLOSH outlier

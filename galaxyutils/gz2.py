@@ -69,6 +69,7 @@ KEY_ANSWERS = {
     "spiral": ("t04", "a08"),
     "odd": ("t06", "a14"),
     "merger": ("t08", "a24"),
+    "star_artifact": ("t01", "a03"),  # so clusters of stars and artefacts show what they are
 }
 
 

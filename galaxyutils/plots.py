@@ -6,6 +6,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+
+# What every vote panel says its numbers are: GZ2's weighted fractions are conditional, each the
+# share of the volunteers who reached that question (edge-on is asked only of discs).
+VOTE_FRACTION = "weighted vote fraction\n(of volunteers who reached the question)"
 
 
 def image_grid(images: np.ndarray, groups: pd.Series, per_group: int = 6, seed: int = 0, title: str = "") -> plt.Figure:
@@ -48,6 +53,11 @@ def explained_variance(ratio: np.ndarray, n_components: int, threshold: float) -
 NOISE_COLOUR = "#c8c8c8"
 
 
+def cluster_name(cluster: int) -> str:
+    """How every figure and table names a cluster id: HDBSCAN's -1 is "noise"."""
+    return "noise" if cluster == -1 else f"cluster {cluster}"
+
+
 def cluster_colours(n_clusters: int) -> list[str]:
     """One colour per cluster id, the same in every figure and in the explorer: tab10's ten
     distinct hues first (tab20's light/dark pairs are hard to tell apart), then evenly spaced
@@ -77,7 +87,7 @@ def scatter_values(xy: np.ndarray, values: pd.DataFrame) -> plt.Figure:
     for ax, name in zip(axes[0], values.columns):
         points = ax.scatter(*xy.T, s=3, c=values[name], cmap="viridis", vmin=0, vmax=1)
         ax.set(title=name, xticks=[], yticks=[])
-    figure.colorbar(points, ax=axes[0].tolist(), shrink=0.8, label="vote fraction")
+    figure.colorbar(points, ax=axes[0].tolist(), shrink=0.8, label=VOTE_FRACTION)
     return figure
 
 
@@ -86,16 +96,22 @@ def cluster_heatmap(table: pd.DataFrame) -> plt.Figure:
     values = table.drop(columns="count")
     figure, ax = plt.subplots(figsize=(1.1 * len(values.columns) + 2, 0.45 * len(values) + 1.5))
     sns.heatmap(values, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="magma", ax=ax,
-                yticklabels=[f"{'noise' if c == -1 else c} (n={n})" for c, n in table["count"].items()])
-    ax.set(xlabel="answer (mean vote fraction)", ylabel="cluster")
+                yticklabels=[f"{cluster_name(c)} (n={n})" for c, n in table["count"].items()],
+                cbar_kws={"label": "mean " + VOTE_FRACTION})
+    ax.set(xlabel="answer", ylabel="")
     return figure
 
 
 def confusion(labels: np.ndarray, truth: pd.Series) -> plt.Figure:
-    """Counts of each true class in each cluster."""
+    """For each cluster, the fraction of its galaxies in each true class (rows sum to 1), with
+    the cluster's size in its label."""
     table = pd.crosstab(pd.Series(labels, name="cluster"), truth.reset_index(drop=True).rename("class"))
-    figure, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2, 0.45 * len(table) + 1.5))
-    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", ax=ax)
+    shares = table.div(table.sum(axis=1), axis=0)
+    figure, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2.5, 0.45 * len(table) + 1.5))
+    sns.heatmap(shares, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="Blues", ax=ax,
+                yticklabels=[f"{cluster_name(c)} (n={n})" for c, n in table.sum(axis=1).items()],
+                cbar_kws={"label": "fraction of the cluster's galaxies"})
+    ax.set(xlabel="true class", ylabel="")
     return figure
 
 
@@ -116,7 +132,7 @@ def vote_histograms(votes: pd.DataFrame) -> plt.Figure:
     figure, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.4), squeeze=False, sharey=True)
     for ax, name in zip(axes[0], votes.columns):
         ax.hist(votes[name].dropna(), bins=20, range=(0, 1), color="C0")
-        ax.set(title=name, xlabel="vote fraction")
+        ax.set(title=name, xlabel=VOTE_FRACTION)
     axes[0, 0].set_ylabel("galaxies")
     figure.tight_layout()
     return figure
@@ -135,13 +151,21 @@ def synthetic_vs_real(synthetic_images: dict[str, list[np.ndarray]], real_images
             ax.set_xticks([]), ax.set_yticks([])
             if col < len(images) and images[col] is not None:
                 ax.imshow(images[col])
-            if col >= n_synthetic:
-                for spine in ax.spines.values():
-                    spine.set_color("C3")
+                if col >= n_synthetic:
+                    for spine in ax.spines.values():
+                        spine.set_color("C3")
+            elif col > 0:
+                ax.axis("off")  # no real galaxy of this kind in the sample: no empty frame
         axes[row, 0].set_ylabel(family.replace("_", " "), fontsize=8)
-        if n_real:
-            axes[row, n_synthetic].set_title(f"real: {real_label[family]}", fontsize=7, color="C3", loc="left")
-    figure.tight_layout()
+        if n_real and real_images.get(family):
+            axes[row, n_synthetic].set_title(f"{real_label[family]}", fontsize=7, color="C3", loc="left")
+    figure.tight_layout(rect=(0, 0, 1, 0.93))
+    header = dict(fontsize=10, fontweight="bold", ha="center")
+    left, right = axes[0, 0].get_position().x0, axes[0, n_synthetic - 1].get_position().x1
+    figure.text((left + right) / 2, 0.97, "synthetic (drawn by galaxyutils.synthetic)", **header)
+    if n_real:
+        left, right = axes[0, n_synthetic].get_position().x0, axes[0, -1].get_position().x1
+        figure.text((left + right) / 2, 0.97, "real GZ2 galaxies of the same kind", color="C3", **header)
     return figure
 
 
@@ -149,22 +173,36 @@ def hdbscan_sweep(table: pd.DataFrame, chosen: dict, max_noise: float | None = N
     """DBCV against noise fraction for every setting tried, one panel per clustering space; the
     chosen one circled, the noise limit dashed."""
     spaces = list(dict.fromkeys(table.get("space", pd.Series(["pca"] * len(table)))))
-    figure, axes = plt.subplots(1, len(spaces), figsize=(5 * len(spaces), 4), squeeze=False, sharey=True)
+    sizes = sorted(table.min_cluster_size.unique())
+    colours = dict(zip(sizes, sns.color_palette("colorblind", len(sizes))))
+    samples = list(dict.fromkeys(None if pd.isna(v) else int(v) for v in table.min_samples))
+    markers = dict(zip(samples, "o^sDv"))
+    figure, axes = plt.subplots(1, len(spaces), figsize=(4.5 * len(spaces) + 2, 4), squeeze=False, sharey=True)
     for ax, space in zip(axes[0], spaces):
         in_space = table[table.get("space", "pca") == space]
-        for method, marker in (("eom", "o"), ("leaf", "s")):
-            rows = in_space[in_space.cluster_selection_method == method]
-            points = ax.scatter(rows.noise_fraction, rows.dbcv, c=rows.min_cluster_size, marker=marker, cmap="viridis", label=method)
+        for row in in_space.itertuples():
+            sample = None if pd.isna(row.min_samples) else int(row.min_samples)
+            colour = colours[row.min_cluster_size]
+            ax.scatter(row.noise_fraction, row.dbcv, s=45, marker=markers[sample], edgecolors=colour, lw=1.5,
+                       facecolors=colour if row.cluster_selection_method == "eom" else "none")
         if chosen.get("space", "pca") == space:
             pick = in_space[(in_space.min_cluster_size == chosen["min_cluster_size"]) & (in_space.cluster_selection_method == chosen["cluster_selection_method"])
                             & (in_space.min_samples.fillna(-1) == (chosen["min_samples"] if chosen["min_samples"] is not None else -1))]
-            ax.scatter(pick.noise_fraction, pick.dbcv, s=250, facecolors="none", edgecolors="C3", lw=2, label="chosen")
+            ax.scatter(pick.noise_fraction, pick.dbcv, s=250, facecolors="none", edgecolors="C3", lw=2)
         if max_noise is not None:
-            ax.axvline(max_noise, color="0.5", ls="--", lw=1, label="noise limit")
+            ax.axvline(max_noise, color="0.5", ls="--", lw=1)
         ax.set(xlabel="noise fraction", title=f"HDBSCAN in the {space.upper()} space")
-        ax.legend(fontsize=8)
     axes[0][0].set_ylabel("DBCV (relative validity)")
-    figure.colorbar(points, ax=axes[0].tolist(), label="min_cluster_size")
+    handles = [Line2D([], [], ls="", marker="o", color=colours[size], label=f"min_cluster_size {size}") for size in sizes]
+    handles += [Line2D([], [], ls="", marker=markers[sample], color="0.3", label=f"min_samples {'= min_cluster_size' if sample is None else sample}")
+                for sample in samples]
+    handles += [Line2D([], [], ls="", marker="o", color="0.3", label="eom (filled)"),
+                Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.3", label="leaf (hollow)"),
+                Line2D([], [], ls="", marker="o", markersize=14, markerfacecolor="none", markeredgecolor="C3", label="chosen")]
+    if max_noise is not None:
+        handles.append(Line2D([], [], ls="--", color="0.5", label=f"noise limit ({max_noise:.0%})"))
+    figure.legend(handles=handles, loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8, frameon=False)
+    figure.tight_layout()
     return figure
 
 
@@ -179,11 +217,15 @@ def condensed_tree(clusterer) -> plt.Figure:
     tree = clusterer.condensed_tree_
     tree.plot(axis=ax, colorbar=True)
     bounds = tree.get_plot_data()["cluster_bounds"]
-    palette = sns.color_palette("tab10", 10)
-    for k, node in enumerate(tree._select_clusters()):
+    # hdbscan numbers the selected nodes in increasing node order: cluster k is the k-th smallest.
+    selected = sorted(tree._select_clusters())
+    palette = cluster_colours(len(selected))
+    for k, node in enumerate(selected):
         left, right, bottom, top = bounds[node]
-        ax.add_patch(plt.Rectangle((left, bottom), right - left, top - bottom, fill=False, lw=2, edgecolor=palette[k % 10]))
-    ax.set_title("HDBSCAN condensed tree (selected clusters outlined)")
+        ax.add_patch(plt.Rectangle((left, bottom), right - left, top - bottom, fill=False, lw=2, edgecolor=palette[k]))
+        ax.annotate(str(k), ((left + right) / 2, bottom), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=9, fontweight="bold", color=palette[k], bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
+    ax.set_title("HDBSCAN condensed tree: selected clusters outlined, labelled with their cluster id")
     return figure
 
 
@@ -203,6 +245,29 @@ def gallery(images: np.ndarray, rows_by_group: dict, captions: dict | None = Non
                 ax.axis("off")
         axes[r, 0].set_ylabel(str(group), fontsize=8)
     figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def cluster_galleries(images: np.ndarray, rows_by_cluster: dict[int, list[int]]) -> plt.Figure:
+    """One row per cluster (noise last, named as everywhere): its exemplars, then random members."""
+    order = sorted(rows_by_cluster, key=lambda c: (c == -1, c))
+    named = {f"{cluster_name(c)}": rows_by_cluster[c] for c in order}
+    return gallery(images, named, title="cluster galleries: exemplars, then random members")
+
+
+def outlier_gallery(images: np.ndarray, clusters: pd.DataFrame, n: int = 12, columns: int = 6) -> plt.Figure:
+    """The ``n`` galaxies with the highest GLOSH outlier score in a grid, each with its whole id,
+    its score and its cluster."""
+    outliers = clusters.sort_values("outlier_score", ascending=False).head(n)
+    rows = -(-len(outliers) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.95 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (row, galaxy) in zip(axes.flat, outliers.iterrows()):
+        ax.imshow(images[row])
+        ax.set_title(f"{galaxy.id_str}\nscore {galaxy.outlier_score:.2f}, {cluster_name(int(galaxy.cluster))}", fontsize=6)
+    figure.suptitle("top outliers (GLOSH score)")
     figure.tight_layout()
     return figure
 

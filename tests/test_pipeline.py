@@ -21,7 +21,7 @@ def test_smoke_run_records_real_numbers(smoke_run):
         scores = metrics["evaluation"][embedding]
         assert set(scores["clusters"]) >= {"ari", "ami", "v_measure", "homogeneity", "completeness", "noise_fraction", "n_clusters"}
         for key in ("knn_r2", "knn_r2_debiased", "probe_r2", "probe_r2_debiased"):
-            assert set(scores[key]) == {"smooth", "edge_on", "bar", "spiral", "odd", "merger"}, key
+            assert set(scores[key]) == {"smooth", "edge_on", "bar", "spiral", "odd", "merger", "star_artifact"}, key
     assert metrics["final_loss"] < 5.0 and metrics["umap_threads"] == 1
     assert metrics["hdbscan_setting"]["min_cluster_size"] >= 2 and "DBCV" in metrics["hdbscan_choice"]
     # Both clustering spaces are swept and each one's best is scored.
