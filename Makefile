@@ -1,15 +1,18 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`. Both create .venv
 # and install the pinned dependencies (requirements.lock) the first time. `make test` also
 # installs Debian's chromium and TeX with apt when it runs as root (the browser and PDF tests).
-# `make paper` builds paper/main.pdf from a finished run (RUN=runs/<name>, default the demo run
-# of `make run`); `make publish RUN=...` refreshes the committed figures/ from a run.
+# `make paper` builds paper/main.pdf from finished runs: RUNS="runs/a runs/b runs/c" (repeats that
+# differ only in the seed; default the demo run of `make run`) and VALIDATION=runs/demo (a run on
+# synthetic galaxies); `make publish RUN=...` refreshes the committed figures/ from a run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROFILE ?= demo
 RUN ?= runs/demo
-TEX_PACKAGES := texlive-latex-recommended texlive-publishers latexmk
+RUNS ?= $(RUN)
+VALIDATION ?=
+TEX_PACKAGES := texlive-latex-recommended texlive-publishers lmodern latexmk poppler-utils
 
 .PHONY: install system-packages run publish test paper notebooks lock clean
 
@@ -29,7 +32,7 @@ publish: install  ## copy RUN's figures into figures/, the committed figures of 
 	$(BIN)/python -m galaxyutils publish $(RUN) --to figures
 
 system-packages:  ## Debian's chromium (explorer test) and TeX (paper), where we are root with apt
-	@if command -v chromium >/dev/null && command -v latexmk >/dev/null && kpsewhich mnras.cls >/dev/null; then exit 0; fi; \
+	@if command -v chromium >/dev/null && command -v latexmk >/dev/null && command -v pdftotext >/dev/null && kpsewhich mnras.cls lmodern.sty >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium $(TEX_PACKAGES) >/dev/null; \
 	else echo "not root with apt: install chromium and $(TEX_PACKAGES) yourself, or the browser and PDF tests are skipped"; fi
@@ -38,12 +41,12 @@ test: install system-packages  ## unit tests, end-to-end smoke run, nbval over t
 	rm -rf runs/notebook-smoke
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 
-paper: install  ## regenerate paper/generated/ from RUN and build paper/main.pdf
-	$(BIN)/python -m galaxyutils paper $(RUN)
+paper: install  ## regenerate paper/generated/ from the repeats RUNS (and a synthetic VALIDATION run), build paper/main.pdf
+	$(BIN)/python -m galaxyutils paper $(RUNS) $(if $(VALIDATION),--validation $(VALIDATION))
 	@command -v latexmk >/dev/null || { echo "TeX is not installed. On Debian/Ubuntu: sudo apt-get install $(TEX_PACKAGES)"; \
 		echo "(elsewhere: a TeX Live with latexmk; MNRAS's class comes with texlive-publishers, without it the paper uses article)"; exit 1; }
 	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet main.tex
-	@echo "built paper/main.pdf from $(RUN)"
+	@echo "built paper/main.pdf from $(RUNS)$(if $(VALIDATION), with $(VALIDATION) as validation)"
 
 notebooks: install  ## re-execute the committed notebooks in place with the smoke profile
 	$(BIN)/python -m galaxyutils notebooks

@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     compare = commands.add_parser("compare", help="side-by-side table and figure of finished runs")
     compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     compare.add_argument("--out", type=Path, default=pipeline.REPO_ROOT / "runs" / "compare", help="where compare.md/.csv/.png go (default: runs/compare)")
-    paper = commands.add_parser("paper", help="regenerate paper/generated/ (variables, tables, figures) from a run")
-    paper.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    paper = commands.add_parser("paper", help="regenerate paper/generated/ (variables, tables, figures) from repeats of a run")
+    paper.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="repeats of one configuration (differing only in the seed)")
+    paper.add_argument("--validation", type=Path, metavar="RUN_DIR", help="a run on synthetic galaxies for the validation section (e.g. runs/demo)")
     paper.add_argument("--paper-dir", type=Path, default=pipeline.REPO_ROOT / "paper")
     for command in (run, sweep):
         command.add_argument("--cache", type=Path, default=pipeline.DEFAULT_CACHE, help="stage cache index (default: runs/.cache)")
@@ -134,11 +135,11 @@ def _paper(args: argparse.Namespace) -> int:
     from . import paper
 
     try:
-        written = paper.write_artefacts(args.run_dir, args.paper_dir)
+        written = paper.write_artefacts(args.run_dirs, args.paper_dir, args.validation)
     except paper.PaperError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"paper artefacts from {args.run_dir} in {written}")
+    print(f"paper artefacts from {', '.join(map(str, args.run_dirs))}{f' (validation: {args.validation})' if args.validation else ''} in {written}")
     return 0
 
 

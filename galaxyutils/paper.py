@@ -1,16 +1,26 @@
-"""Publish: the paper's generated artefacts, made from one finished run.
+"""Publish: the paper's generated artefacts, made from finished runs.
 
-``write_artefacts(run_dir, paper_dir)`` fills ``paper/generated/`` with ``variables.tex`` (every
-number of the run's ``metrics.json`` and its parameters, read in the text as
-``\\metric{evaluation.simclr.clusters.ari}``), ``tables/*.tex`` and ``figures/*.png``, so the
-paper never quotes a number that the run did not produce.
+``write_artefacts(run_dirs, paper_dir, validation_dir)`` fills ``paper/generated/`` from repeats
+of one configuration that differ only in their seed (the headline, e.g. the real GZ2 sample) and,
+optionally, a run on synthetic galaxies whose truth is known (the validation section):
+
+- ``variables.tex``: every number of the repeats' ``metrics.json`` as mean and standard deviation
+  over the repeats (read in the text as ``\\metric{evaluation.simclr.clusters.ari}``, which
+  prints ``0.412\\,\\ensuremath{\\pm}\\,0.013``; ``.mean`` and ``.sd`` apart), their parameters
+  (``params.*``), the validation run's numbers (``validation.*``), and switches (``\\ifgusynthetic``,
+  ``\\ifgurepeats``, ...) with which main.tex chooses its own sentences;
+- ``tables/*.tex`` and ``figures/*.png``.
+
+The paper therefore never quotes a number that the runs did not produce, and all of its prose is
+in main.tex.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -32,13 +42,9 @@ FIGURES = (
 EMBEDDINGS = {"simclr": "SimCLR", "raw_pixels": "raw pixels", "random_init": "random-weight encoder", "imagenet": "ImageNet features (frozen)"}
 QUANTITIES = {"knn_r2": "kNN $R^2$", "knn_r2_debiased": "kNN $R^2$ (debiased)", "probe_r2": "linear probe $R^2$"}
 CLUSTER_SCORES = ("ari", "ami", "v_measure", "homogeneity", "completeness", "noise_fraction", "n_clusters")
-SOURCES = {
-    "synthetic": "synthetic galaxies drawn with GalSim in eight families, with simulated volunteer votes on the GZ2 decision tree",
-    "gz2": "Galaxy Zoo 2 images (SDSS \\textit{gri} colour composites) with the volunteers' vote fractions",
-    "kaggle": "Galaxy Zoo 2 images of the Kaggle Galaxy Challenge with its vote fractions",
-    "labelled_folder": "galaxy images with one class label each",
-    "folder": "galaxy images without labels",
-}
+VALIDATION_FIGURES = ("05_umap_clusters", "06_cluster_classes")
+# Parameters in which repeats of one configuration may differ.
+REPEAT_PARAMETERS = {"seed"}
 
 
 class PaperError(RuntimeError):
@@ -72,72 +78,6 @@ def format_parameter(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else format_value(value)
 
 
-def variables(run: pipeline.Run) -> dict[str, str]:
-    """Every scalar of ``metrics.json`` and ``params.yaml`` (as ``params.<key>``), plus the
-    provenance and a few derived quantities, formatted for the text."""
-    metrics = run.metrics()
-    values = {key: format_value(value) for key, value in flatten(metrics).items()}
-    values.update({f"params.{key}": format_parameter(value) for key, value in flatten(run.params.model_dump(mode="json")).items()})
-    environment = dict(line.split(": ", 1) for line in (run.root / "environment.txt").read_text().splitlines() if ": " in line)
-    values["run.name"] = escape(run.root.name)
-    values["run.digest"] = run.params.digest()
-    values["run.git_commit"] = escape(environment.get("git_commit", "unknown")[:12])
-    values["run.device"] = escape(environment.get("cuda", "not available").replace("not available", "CPU"))
-    values["run.augmentations"] = augmentation_text(run.params.augment)
-    source = str(metrics.get("source", run.params.data.source)).split()[0]  # e.g. "gz2 (gz2_hart16.csv)"
-    values["run.data_description"] = SOURCES.get(source, escape(source))
-    tau_plus = run.params.train.tau_plus
-    values["run.loss"] = (f"debiased following \\citet{{chuang2020}} with a same-class prior $\\tau^{{+}}={tau_plus:g}$" if tau_plus
-                          else "in its plain form (the debiased variant of \\citealt{chuang2020} is available but off)")
-    values["run.tta"] = ("averaged over the eight rotations by right angles and flips of each galaxy" if run.params.embed.tta
-                         else "from one unaugmented view of each galaxy")
-    dbcv = "\\citep[DBCV;][]{moulavi2014}"
-    values["run.hdbscan_selection"] = (
-        "is run over a grid of minimum cluster sizes, minimum sample counts and selection methods; each setting is scored "
-        f"without labels by the density-based cluster validity index {dbcv} and its noise fraction, and the setting with the highest "
-        f"DBCV that leaves at most {run.params.hdbscan.max_noise:g} of the galaxies as noise is kept"
-        if run.params.hdbscan.sweep else
-        f"is run with the one setting the run's parameters fix (no sweep); its density-based cluster validity index {dbcv} is reported")
-    setting = metrics.get("hdbscan_setting", {})
-    if setting:  # None is HDBSCAN's default: min_samples = min_cluster_size
-        values["run.min_samples"] = format_value(setting.get("min_samples") or setting.get("min_cluster_size"))
-    if "train_seconds" in metrics:
-        values["train_minutes"] = f"{metrics['train_seconds'] / 60:.1f}"
-    if "noise_fraction" in metrics:
-        values["noise_percent"] = f"{100 * metrics['noise_fraction']:.0f}"
-    return values
-
-
-def augmentation_text(params: config.AugmentParams) -> str:
-    """The augmentations of a run in words, from the same parameters the training used."""
-    low, high = params.crop_scale
-    ratio_low, ratio_high = params.crop_ratio
-    ratio = "keeping the aspect ratio" if ratio_low == ratio_high == 1 else f"aspect ratio {ratio_low:.2f}--{ratio_high:.2f}"
-    steps = [f"a random resized crop keeping {100 * low:.0f}--{100 * high:.0f} per cent of the area ({ratio})"]
-    if params.rotation:
-        steps.append("a free rotation by any angle")
-    steps.append("random horizontal and vertical flips")
-    jitter = {"brightness": params.brightness, "contrast": params.contrast, "saturation": params.saturation, "hue": params.hue}
-    jitter = {name: value for name, value in jitter.items() if value}
-    if jitter:
-        chance = "always" if params.jitter_p == 1 else f"with probability {params.jitter_p:g}"
-        steps.append(f"colour jitter ({', '.join(f'{k} {v:g}' for k, v in jitter.items())}, {chance})")
-    if params.grayscale_p:
-        steps.append(f"conversion to greyscale with probability {params.grayscale_p:g}")
-    sigma_low, sigma_high = params.blur_sigma
-    steps.append(f"a Gaussian blur of width $\\sigma$ = {sigma_low:g}--{sigma_high:g} pixels with probability {params.blur_p:g}")
-    if params.noise_std:
-        steps.append(f"Gaussian pixel noise of standard deviation {params.noise_std:g} (on a 0--1 scale)")
-    return f"the \\texttt{{{escape(params.preset)}}} preset: " + ", ".join(steps[:-1]) + f" and {steps[-1]}"
-
-
-def write_variables(values: dict[str, str], path: Path, origin: str) -> None:
-    lines = [f"% Generated by `python -m galaxyutils paper` from {escape(origin)}: do not edit, regenerate.", "\\makeatletter"]
-    lines += [f"\\@namedef{{gu@{key}}}{{{value}}}" for key, value in sorted(values.items())]
-    lines.append("\\makeatother")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def read_variables(path: Path) -> dict[str, str]:
     """The values a ``variables.tex`` defines (for tests and for checking a built paper)."""
     prefix = "\\@namedef{gu@"
@@ -149,31 +89,172 @@ def read_variables(path: Path) -> dict[str, str]:
     return found
 
 
-def evaluation_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """The evaluation of each embedding, one column per embedding, rows in reading order."""
-    evaluation = metrics.get("evaluation", {})
+def summary(values: Sequence[Any]) -> str:
+    """One quantity over repeats as the paper prints it: the value when every repeat agrees,
+    else mean and standard deviation (numbers; counts to one decimal) or the distinct values."""
+    if all(value == values[0] for value in values):
+        return format_value(values[0])
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return f"{statistics.fmean(values):.1f}\\,\\ensuremath{{\\pm}}\\,{statistics.stdev(values):.1f}"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return f"{format_value(statistics.fmean(values))}\\,\\ensuremath{{\\pm}}\\,{format_value(statistics.stdev(values))}"
+    return ", ".join(dict.fromkeys(format_value(v) for v in values))
+
+
+def _spread(values: Sequence[float], form: str) -> str:
+    """Like ``summary``, in a fixed number format (minutes, per cent)."""
+    if len(values) == 1:
+        return form.format(values[0])
+    return f"{form.format(statistics.fmean(values))}\\,\\ensuremath{{\\pm}}\\,{form.format(statistics.stdev(values))}"
+
+
+def load_repeats(run_dirs: Sequence[Path]) -> list[pipeline.Run]:
+    """The finished runs, checked to be repeats: parameters equal apart from the seed."""
+    runs = []
+    for run_dir in map(Path, run_dirs):
+        if not (run_dir / "params.yaml").exists() or not (run_dir / "metrics.json").exists():
+            raise PaperError(f"{run_dir} is not a finished run (no params.yaml or metrics.json): `make run` first, or choose RUNS=runs/<name>")
+        run = pipeline.Run.load(run_dir)
+        if "evaluation" not in run.metrics():
+            raise PaperError(f"{run_dir} has no evaluation in metrics.json: stage 06_analysis has not finished")
+        runs.append(run)
+    if not runs:
+        raise PaperError("no run given")
+    first = flatten(runs[0].params.model_dump(mode="json"))
+    for run in runs[1:]:
+        other = flatten(run.params.model_dump(mode="json"))
+        differ = sorted(k for k in first.keys() | other.keys() if k not in REPEAT_PARAMETERS and first.get(k) != other.get(k))
+        if differ:
+            raise PaperError(f"{run.root} is not a repeat of {runs[0].root}: it differs in {', '.join(differ)} (repeats may differ only in the seed)")
+    seeds = [run.params.seed for run in runs]
+    if len(set(seeds)) != len(seeds):
+        raise PaperError(f"repeats must have different seeds, got {seeds}")
+    return runs
+
+
+def repeat_values(metrics: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Every scalar that all ``metrics`` have, summarised over them; for numbers that vary, also
+    ``<key>.mean`` and ``<key>.sd``."""
+    flat = [flatten(m) for m in metrics]
+    values = {}
+    for key in flat[0]:
+        if all(key in f for f in flat):
+            series = [f[key] for f in flat]
+            values[key] = summary(series)
+            if len(series) > 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in series):
+                values[f"{key}.mean"] = format_value(statistics.fmean(series))
+                values[f"{key}.sd"] = format_value(statistics.stdev(series))
+    return values
+
+
+def variables(runs: Sequence[pipeline.Run], validation: pipeline.Run | None = None) -> dict[str, str]:
+    """The numbers and provenance main.tex quotes: the repeats' metrics (summarised), the first
+    repeat's parameters (the seeds listed), derived quantities, and ``validation.*``."""
+    metrics = [run.metrics() for run in runs]
+    values = dict(repeat_values(metrics))
+    values.update({f"params.{key}": format_parameter(value) for key, value in flatten(runs[0].params.model_dump(mode="json")).items()})
+    values["params.seed"] = ", ".join(str(run.params.seed) for run in runs)
+    values["run.count"] = str(len(runs))
+    values["run.names"] = escape(", ".join(run.root.name for run in runs))
+    values["run.digest"] = runs[0].params.digest()
+    commits = []
+    for run in runs:
+        environment = dict(line.split(": ", 1) for line in (run.root / "environment.txt").read_text().splitlines() if ": " in line)
+        commits.append(environment.get("git_commit", "unknown")[:12])
+        device = environment.get("cuda", "not available").replace("not available", "CPU")
+    values["run.git_commit"] = escape(", ".join(dict.fromkeys(commits)))
+    values["run.device"] = escape(device)
+    values["run.profile"] = escape(runs[0].params.profile)
+    if all("train_seconds" in m for m in metrics):
+        values["train_minutes"] = _spread([m["train_seconds"] / 60 for m in metrics], "{:.1f}")
+    if all("noise_fraction" in m for m in metrics):
+        values["noise_percent"] = _spread([100 * m["noise_fraction"] for m in metrics], "{:.0f}")
+    setting = metrics[0].get("hdbscan_setting", {})
+    if setting:  # None is HDBSCAN's default: min_samples = min_cluster_size
+        values["run.min_samples"] = summary([m["hdbscan_setting"].get("min_samples") or m["hdbscan_setting"].get("min_cluster_size") for m in metrics])
+    if validation is not None:
+        values.update({f"validation.{key}": value for key, value in variables([validation]).items()})
+    return values
+
+
+def switches(runs: Sequence[pipeline.Run], validation: pipeline.Run | None = None) -> dict[str, bool]:
+    """What main.tex chooses its sentences by (``\\ifgu<name>``): the data source, zero counts,
+    the run's options."""
+    params, metrics = runs[0].params, [run.metrics() for run in runs]
+    first = metrics[0]
+    votes = bool(first.get("evaluation", {}).get("simclr", {}).get("knn_r2"))
+    return {
+        "repeats": len(runs) > 1,
+        "synthetic": params.data.source == "synthetic",
+        "votes": votes,
+        "classes": "knn_balanced_accuracy" in first.get("evaluation", {}).get("simclr", {}),
+        "rejects": any(m.get("n_rejects", 0) > 0 for m in metrics),
+        "extra": any(m.get("n_extra_training_images", 0) > 0 for m in metrics),
+        "sweep": bool(params.hdbscan.sweep),
+        "debiased": bool(params.train.tau_plus),
+        "warmup": params.train.warmup_epochs > 0,
+        "tta": bool(params.embed.tta),
+        "pretrained": params.model.pretrained == "imagenet",
+        "resnet": params.model.backbone.startswith("resnet"),
+        "validation": validation is not None,
+    }
+
+
+def write_variables(values: dict[str, str], flags: dict[str, bool], path: Path, origin: str) -> None:
+    lines = [f"% Generated by `python -m galaxyutils paper` from {escape(origin)}: do not edit, regenerate.", "\\makeatletter"]
+    lines += [f"\\@namedef{{gu@{key}}}{{{value}}}" for key, value in sorted(values.items())]
+    lines.append("\\makeatother")
+    for name, on in sorted(flags.items()):
+        lines += [f"\\newif\\ifgu{name}", f"\\gu{name}{'true' if on else 'false'}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def evaluation_table(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The evaluation of each embedding over the repeats (mean $\\pm$ sd), one column per
+    embedding, rows in reading order."""
     columns = {}
     for embedding, label in EMBEDDINGS.items():
-        scores = evaluation.get(embedding)
-        if scores is None:
+        if not all(embedding in m.get("evaluation", {}) for m in metrics):
             continue
+        scores = [m["evaluation"][embedding] for m in metrics]
         column = {}
         for quantity, quantity_label in QUANTITIES.items():
-            for answer, value in scores.get(quantity, {}).items():
-                column[f"{quantity_label}: {answer.replace('_', '-')}"] = value
-        if "knn_balanced_accuracy" in scores:
-            column["kNN balanced accuracy"] = scores["knn_balanced_accuracy"]
+            for answer in scores[0].get(quantity, {}):
+                if all(answer in s.get(quantity, {}) for s in scores):  # a score every repeat has
+                    column[f"{quantity_label}: {answer.replace('_', '-')}"] = summary([s[quantity][answer] for s in scores])
+        if "knn_balanced_accuracy" in scores[0]:
+            column["kNN balanced accuracy"] = summary([s["knn_balanced_accuracy"] for s in scores])
         for score in CLUSTER_SCORES:
-            if score in scores.get("clusters", {}):
-                column[f"clusters: {score.replace('_', ' ')}"] = scores["clusters"][score]
+            if score in scores[0].get("clusters", {}):
+                column[f"clusters: {score.replace('_', ' ')}"] = summary([s["clusters"][score] for s in scores])
         columns[label] = column
-    return pd.DataFrame({label: pd.Series(column, dtype=object) for label, column in columns.items()})  # object: counts stay integers
+    return pd.DataFrame({label: pd.Series(column, dtype=object) for label, column in columns.items()})
 
 
-def latex_table(table: pd.DataFrame, index: bool = True) -> str:
-    """A booktabs tabular; cells formatted like the text's numbers, names escaped except maths."""
+def augmentation_table(params: config.AugmentParams) -> pd.DataFrame:
+    """The augmentations of training, one row each, from the parameters the training used."""
+    rows = [("random resized crop: area kept", f"{params.crop_scale[0]:g}--{params.crop_scale[1]:g}"),
+            ("random resized crop: aspect ratio", f"{params.crop_ratio[0]:g}--{params.crop_ratio[1]:g}"),
+            ("rotation by any angle", "yes" if params.rotation else "no"),
+            ("horizontal and vertical flips", "yes")]
+    for name in ("brightness", "contrast", "saturation", "hue"):
+        if getattr(params, name):
+            rows.append((f"colour jitter: {name} (probability {params.jitter_p:g})", f"{getattr(params, name):g}"))
+    if params.grayscale_p:
+        rows.append(("greyscale: probability", f"{params.grayscale_p:g}"))
+    rows.append((f"Gaussian blur: sigma in pixels (probability {params.blur_p:g})", f"{params.blur_sigma[0]:g}--{params.blur_sigma[1]:g}"))
+    if params.noise_std:
+        rows.append(("Gaussian pixel noise: standard deviation (0--1 scale)", f"{params.noise_std:g}"))
+    return pd.DataFrame(rows, columns=["augmentation", "setting"]).set_index("augmentation")
+
+
+def latex_table(table: pd.DataFrame, index: bool = True, latex_cells: bool = False) -> str:
+    """A booktabs tabular; cells formatted like the text's numbers (or, with ``latex_cells``,
+    already LaTeX, as ``summary`` makes them), names escaped except maths."""
 
     def cell(value: Any) -> str:
+        if latex_cells:
+            return str(value)
         return format_value(None if value is pd.NA else value.item() if hasattr(value, "item") else value)
 
     def label(text: Any) -> str:
@@ -189,29 +270,37 @@ def latex_table(table: pd.DataFrame, index: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_artefacts(run_dir: Path, paper_dir: Path) -> Path:
-    """Regenerate ``paper_dir/generated`` from ``run_dir``; returns that folder."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "params.yaml").exists() or not (run_dir / "metrics.json").exists():
-        raise PaperError(f"{run_dir} is not a finished run (no params.yaml or metrics.json): `make run` first, or choose RUN=runs/<name>")
-    run = pipeline.Run.load(run_dir)
-    metrics = run.metrics()
-    if "evaluation" not in metrics:
-        raise PaperError(f"{run_dir} has no evaluation in metrics.json: stage 06_analysis has not finished")
+def write_artefacts(run_dirs: Path | Sequence[Path], paper_dir: Path, validation_dir: Path | None = None) -> Path:
+    """Regenerate ``paper_dir/generated`` from the repeats ``run_dirs`` (and the synthetic
+    ``validation_dir``); returns that folder."""
+    runs = load_repeats([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)
+    validation = load_repeats([validation_dir])[0] if validation_dir is not None else None
+    if validation is not None and validation.params.data.source != "synthetic":
+        raise PaperError(f"the validation run {validation_dir} is not on synthetic galaxies (data.source={validation.params.data.source})")
     out = Path(paper_dir) / "generated"
     if out.exists():
         shutil.rmtree(out)
     (out / "tables").mkdir(parents=True)
     (out / "figures").mkdir()
-    write_variables(variables(run), out / "variables.tex", f"{run.root.name}/metrics.json")
-    (out / "tables" / "evaluation.tex").write_text(latex_table(evaluation_table(metrics)))
+    origin = ", ".join(f"{run.root.name}/metrics.json" for run in runs) + (f"; validation {validation.root.name}" if validation else "")
+    write_variables(variables(runs, validation), switches(runs, validation), out / "variables.tex", origin)
+    (out / "tables" / "evaluation.tex").write_text(latex_table(evaluation_table([run.metrics() for run in runs]), latex_cells=True))
+    (out / "tables" / "augmentations.tex").write_text(latex_table(augmentation_table(runs[0].params.augment), latex_cells=True))
+    if validation is not None:
+        (out / "tables" / "validation_evaluation.tex").write_text(latex_table(evaluation_table([validation.metrics()]), latex_cells=True))
+    first = runs[0]
     for name in ("hdbscan_sweep", "cluster_purity"):
-        path = run.tables / f"{name}.csv"
+        path = first.tables / f"{name}.csv"
         if path.exists():  # nullable dtypes keep a column of counts with blanks as integers
             table = pd.read_csv(path).convert_dtypes().rename(columns=lambda c: c.replace("_", " "))
             (out / "tables" / f"{name}.tex").write_text(latex_table(table, index=False))
     for name in FIGURES:
-        figure = run_dir / "figures" / f"{name}.png"
+        figure = first.root / "figures" / f"{name}.png"
         if figure.exists():
             shutil.copy2(figure, out / "figures" / figure.name)
+    if validation is not None:
+        for name in VALIDATION_FIGURES:
+            figure = validation.root / "figures" / f"{name}.png"
+            if figure.exists():
+                shutil.copy2(figure, out / "figures" / f"validation_{name}.png")
     return out
