@@ -41,10 +41,13 @@ class JpegPairs(Dataset):
     def __init__(self, paths: list[str], size: int, crop_fraction: float):
         self.paths = paths
         side = int(424 * crop_fraction)
+        simclr = augment.preset("simclr")  # the same recipe's values as the pipeline's preset
         self.transform = T.Compose([
-            T.CenterCrop(side), T.RandomResizedCrop(size, scale=(0.08, 1.0)), T.RandomHorizontalFlip(),
-            T.RandomApply([T.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8), T.RandomGrayscale(0.2),
-            T.GaussianBlur(max(3, (size // 10) | 1), (0.1, 2.0)), T.ToTensor(),
+            T.CenterCrop(side), T.RandomResizedCrop(size, scale=tuple(simclr.crop_scale), ratio=tuple(simclr.crop_ratio)),
+            T.RandomHorizontalFlip(),
+            T.RandomApply([T.ColorJitter(simclr.brightness, simclr.contrast, simclr.saturation, simclr.hue)], p=simclr.jitter_p),
+            T.RandomGrayscale(simclr.grayscale_p),
+            T.RandomApply([T.GaussianBlur(max(3, (size // 10) | 1), tuple(simclr.blur_sigma))], p=simclr.blur_p), T.ToTensor(),
         ])
 
     def __len__(self) -> int:

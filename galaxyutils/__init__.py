@@ -6,4 +6,6 @@ Modules follow the pipeline: ``data``, ``synthetic``, ``gz2`` and ``download`` (
 and the run folder.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("galaxyutils")  # from pyproject.toml, the one place it is written

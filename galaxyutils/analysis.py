@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
 from . import gz2
+from .cluster import count_clusters
 
 
 def truth_labels(catalog: pd.DataFrame) -> tuple[str, pd.Series] | None:
@@ -57,7 +58,7 @@ def cluster_agreement(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:
         "ari_clustered": metrics.adjusted_rand_score(truth[clustered], labels[clustered]) if clustered.any() else float("nan"),
         "v_measure_clustered": metrics.v_measure_score(truth[clustered], labels[clustered]) if clustered.any() else float("nan"),
         "noise_fraction": float(np.mean(labels == -1)),
-        "n_clusters": int(labels.max() + 1),
+        "n_clusters": count_clusters(labels),
     }
 
 

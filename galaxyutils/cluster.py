@@ -20,6 +20,11 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
 
 
+def count_clusters(labels: np.ndarray) -> int:
+    """Clusters in HDBSCAN labels (0..n-1; -1, noise, is not a cluster)."""
+    return int(np.max(labels, initial=-1) + 1)
+
+
 class EmbeddingClusterer(BaseEstimator, ClusterMixin):
     """L2-normalise, PCA to the components that explain ``variance`` (at most ``max_components``),
     then HDBSCAN.
@@ -101,7 +106,7 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
 
     @property
     def n_clusters_(self) -> int:
-        return int(self.labels_.max() + 1)
+        return count_clusters(self.labels_)
 
     @property
     def noise_fraction_(self) -> float:
@@ -139,7 +144,7 @@ def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[in
     rows = []
     for (space, points), size, samples, method in itertools.product(spaces.items(), min_cluster_sizes, min_samples, methods):
         fitted = _hdbscan(size, samples, method).fit(points)
-        n_clusters = int(fitted.labels_.max() + 1)
+        n_clusters = count_clusters(fitted.labels_)
         clustered = fitted.labels_[fitted.labels_ >= 0]
         rows.append({"space": space, "min_cluster_size": size, "min_samples": samples, "cluster_selection_method": method, "n_clusters": n_clusters,
                      "largest_share": float(np.bincount(clustered).max() / len(clustered)) if len(clustered) else 1.0,

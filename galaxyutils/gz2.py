@@ -77,7 +77,6 @@ def key_answer_columns(kind: str = "weighted_fraction") -> dict[str, str]:
     return {short: answer(*ids).column(kind) for short, ids in KEY_ANSWERS.items()}
 
 
-COARSE_CLASSES = ("smooth", "edge_on", "barred_disc", "unbarred_disc", "artifact")
 _MODIFIERS = {"m": "merger", "d": "disturbed", "i": "irregular", "r": "ring", "l": "lens_or_arc", "u": "dust_lane", "o": "other"}
 
 

@@ -81,7 +81,7 @@ class Run:
     metrics_path = property(lambda self: self.root / "metrics.json")
 
     @classmethod
-    def open(cls, run_dir: str | Path, profile: str = "smoke", overrides: list[str] | tuple[str, ...] = ()) -> "Run":
+    def open(cls, run_dir: str | Path, profile: str, overrides: list[str] | tuple[str, ...] = ()) -> "Run":
         """Open a run folder: read its ``params.yaml``, or resolve ``profile`` and write one.
 
         The runner writes ``params.yaml`` before any notebook starts, so a notebook executed by it
@@ -155,9 +155,8 @@ class Run:
         return pd.read_parquet(self.path(f"{name}.parquet"))
 
     def export_table(self, name: str, table, index: bool = True) -> None:
-        """A table for readers: ``tables/name.csv`` and ``tables/name.tex``."""
+        """A table for readers: ``tables/name.csv`` (the paper makes its LaTeX from these)."""
         table.to_csv(self.tables / f"{name}.csv", index=index)
-        table.to_latex(self.tables / f"{name}.tex", index=index, float_format="%.3f", na_rep="--")
 
     def metrics(self) -> dict[str, Any]:
         return json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}

@@ -8,6 +8,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
+from .cluster import count_clusters
+
 # What every vote panel says its numbers are: GZ2's weighted fractions are conditional, each the
 # share of the volunteers who reached that question (edge-on is asked only of discs).
 VOTE_FRACTION = "weighted vote fraction\n(of volunteers who reached the question)"
@@ -30,10 +32,11 @@ def image_grid(images: np.ndarray, groups: pd.Series, per_group: int = 6, seed: 
     return figure
 
 
-def training_curve(log: pd.DataFrame) -> plt.Figure:
+def training_curve(log: pd.DataFrame, tau_plus: float = 0.0) -> plt.Figure:
+    """Loss and collapse monitor per epoch; the loss named as trained (debiased when ``tau_plus``)."""
     figure, (loss_ax, std_ax) = plt.subplots(1, 2, figsize=(9, 3))
     loss_ax.plot(log.epoch, log.loss, marker="o")
-    loss_ax.set(xlabel="epoch", ylabel="NT-Xent loss", title="training loss")
+    loss_ax.set(xlabel="epoch", ylabel=f"debiased NT-Xent loss (tau+ = {tau_plus:g})" if tau_plus else "NT-Xent loss", title="training loss")
     std_ax.plot(log.epoch, log.embedding_std, marker="o", color="C1")
     std_ax.set(xlabel="epoch", ylabel="std of normalised projections", title="collapse monitor (0 = collapsed)")
     figure.tight_layout()
@@ -71,8 +74,8 @@ def scatter_clusters(xy: np.ndarray, labels: np.ndarray, title: str = "UMAP, col
     figure, ax = plt.subplots(figsize=(6, 5))
     noise = labels == -1
     ax.scatter(*xy[noise].T, s=4, c=NOISE_COLOUR, label=f"noise ({noise.sum()})")
-    palette = cluster_colours(labels.max() + 1)
-    for cluster in range(labels.max() + 1):
+    palette = cluster_colours(count_clusters(labels))
+    for cluster in range(count_clusters(labels)):
         members = labels == cluster
         ax.scatter(*xy[members].T, s=5, color=palette[cluster], label=f"{cluster} ({members.sum()})")
     ax.set(title=title, xticks=[], yticks=[])

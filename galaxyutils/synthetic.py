@@ -334,10 +334,10 @@ def _catalogue_row(p: dict, seed: int) -> dict:
 
 
 def _render_to_file(job: tuple[dict, int, int, str]) -> None:
+    from .data import write_atomic
+
     p, size, seed, path = job
-    tmp = f"{path}.tmp"
-    Image.fromarray(render(p, size, seed)).save(tmp, format="JPEG", quality=90)
-    os.replace(tmp, path)
+    write_atomic(Image.fromarray(render(p, size, seed)).save, Path(path), format="JPEG", quality=90)
 
 
 def galaxies(n_galaxies: int, seed: int = 0) -> list[tuple[dict, int]]:
