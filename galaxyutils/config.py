@@ -170,9 +170,12 @@ class PCAParams(_Section):
 
 
 class HDBSCANParams(_Section):
-    min_cluster_size: int = Field(20, ge=2)
-    min_samples: int | None = Field(None, ge=1)
-    cluster_selection_method: Literal["eom", "leaf"] = "eom"
+    min_cluster_size: int = Field(20, ge=2, description="With the sweep off: the setting used. With the sweep on: the centre of "
+                                  "its grid (0.5x, 1x, 2x unless sweep_min_cluster_size is given); the chosen value is in metrics.json.")
+    min_samples: int | None = Field(None, ge=1, description="With the sweep off: the setting used (None: equal to min_cluster_size, "
+                                    "HDBSCAN's default). With the sweep on: one value of its grid, beside sweep_min_samples.")
+    cluster_selection_method: Literal["eom", "leaf"] = Field("eom", description="With the sweep off: the setting used. With the sweep "
+                                                             "on: ignored; sweep_selection is tried.")
     space: Literal["pca", "umap"] = Field("pca", description="Where HDBSCAN runs when the sweep is off: the PCA components, or a UMAP of them built for clustering.")
     umap_components: int = Field(8, ge=2, le=50, description="Dimensions of the UMAP clustering space (min_dist 0).")
     umap_neighbors: int = Field(30, ge=2, description="n_neighbors of the UMAP clustering space.")
