@@ -1,7 +1,7 @@
 """galaxyutils: unsupervised galaxy morphology on Galaxy Zoo 2 (SimCLR -> PCA -> HDBSCAN -> UMAP).
 
 Modules follow the pipeline: ``data``, ``synthetic``, ``gz2`` and ``download`` (01),
-``augment``, ``model`` and ``train`` (02), ``embed`` (03), ``cluster`` (04), ``project`` (05),
+``augment``, ``model`` and ``train`` (02), ``embed`` (03), ``cluster`` (04), ``projection`` (05: the 2-D UMAP map),
 ``analysis``, ``plots`` and ``explore`` (06); ``config`` and ``pipeline`` hold the parameters
 and the run folder.
 """

@@ -516,28 +516,3 @@ def write_atomic(writer, path: Path, **kwargs) -> None:
     tmp = path.with_name(path.name + ".tmp")
     writer(tmp, **kwargs)
     os.replace(tmp, path)
-
-
-def synthetic_comparison(params: Params, repo_root: Path, per_family: int = 4):
-    """The figure that judges the synthetic galaxies' realism: each family beside real GZ2
-    galaxies of the same kind from ``synthetic.compare_with`` (left out when absent)."""
-    from . import plots, synthetic
-
-    size, crop = params.data.image_size, params.data.crop_fraction
-    rendered = {}
-    for family in synthetic.FAMILIES:
-        drawn = [synthetic.sample_parameters(family, np.random.default_rng(params.seed * 1000 + k)) for k in range(per_family)]
-        images = [synthetic.render(p, params.synthetic.size, params.seed * 1000 + k) for k, p in enumerate(drawn)]
-        rendered[family] = [_crop_resize(Image.fromarray(image), size, crop) for image in images]
-    real, labels = {}, {}
-    root = resolve_root(params.synthetic.compare_with, repo_root)
-    if root is not None and root.is_dir():
-        catalog = read_gz2_release(root).table
-        rng = np.random.default_rng(params.seed)
-        for family in synthetic.FAMILIES:
-            members = catalog[synthetic.real_counterparts(catalog, family).to_numpy()]
-            chosen = members.iloc[rng.permutation(len(members))[:per_family]]
-            real[family] = [load_image(path, size, crop) for path in chosen.file_loc]
-            kind, name = synthetic.REAL_COUNTERPART[family]
-            labels[family] = f"{name} (n={len(members)})"
-    return plots.synthetic_vs_real(rendered, real, labels)

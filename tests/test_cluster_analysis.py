@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from galaxyutils import analysis, project
+from galaxyutils import analysis, projection
 from galaxyutils.cluster import EmbeddingClusterer
 
 
@@ -126,10 +126,10 @@ def test_exemplars_are_hdbscans_own(method):
 
 def test_umap_reports_the_threads_it_used():
     X, _ = make_blobs(300, n_features=5, centers=3, random_state=0)
-    seeded, threads = project.umap_2d(X, random_state=0)
+    seeded, threads = projection.umap_2d(X, random_state=0)
     assert seeded.shape == (300, 2) and seeded.dtype == np.float32 and threads == 1
     # The full-GZ2 profile leaves UMAP unseeded so it runs on every core.
-    _, threads = project.umap_2d(X, random_state=None)
+    _, threads = projection.umap_2d(X, random_state=None)
     assert threads == numba.get_num_threads()
 
 
