@@ -264,14 +264,13 @@ def outlier_gallery(images: np.ndarray, clusters: pd.DataFrame, n: int = 12, col
     its score and its cluster."""
     outliers = clusters.sort_values("outlier_score", ascending=False).head(n)
     rows = -(-len(outliers) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.95 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 2.0 * rows + 0.4), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, (row, galaxy) in zip(axes.flat, outliers.iterrows()):
         ax.imshow(images[row])
         ax.set_title(f"{galaxy.id_str}\nscore {galaxy.outlier_score:.2f}, {cluster_name(int(galaxy.cluster))}", fontsize=6)
     figure.suptitle("top outliers (GLOSH score)")
-    figure.tight_layout()
     return figure
 
 
