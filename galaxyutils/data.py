@@ -21,6 +21,7 @@ from PIL import Image
 from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their last state, widget bars show 0%
 
 from .config import Params
+from .files import resolve_root, save_array_atomic, write_atomic
 
 VOTE_COLUMN = re.compile(r"^t\d\d_\w+_a\d\d_\w+?_(fraction|weighted_fraction|debiased)$")
 REJECT_COLUMNS = ["id_str", "file", "reason"]
@@ -273,14 +274,6 @@ def read_catalogue(source: str, root: Path, limit: int | None = None, label_merg
     raise ValueError(f"unknown data source {source!r} (one of {', '.join(SOURCES)}, auto)")
 
 
-def resolve_root(root: str | None, repo_root: Path) -> Path | None:
-    """Relative roots are taken from the repository root."""
-    if root is None:
-        return None
-    path = Path(root).expanduser()
-    return path if path.is_absolute() else (repo_root / path).resolve()
-
-
 def read_source(params: Params, repo_root: Path, work_dir: Path) -> Catalogue:
     """The catalogue named by ``params.data``.
 
@@ -431,14 +424,6 @@ def inputs_key(paths: list[str], size: int, crop_fraction: float) -> str:
     return digest.hexdigest()
 
 
-def save_array_atomic(path: Path, array: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # a file handle: np.save would append .npy to a name
-            np.save(handle, array)
-
-    write_atomic(write, path)
-
-
 def _decode_into_store(table: pd.DataFrame, store_path: Path, size: int, crop_fraction: float, workers: int) -> tuple[pd.DataFrame, list]:
     """Decode ``table.file_loc`` into ``store_path``; rows that fail leave the table and the store,
     rows that were converted keep a ``decode_note`` saying how."""
@@ -507,12 +492,3 @@ def training_images(artifacts: Path) -> np.ndarray:
     if not extra_path.exists():
         return images
     return np.concatenate([images, np.load(extra_path, mmap_mode="r")])
-
-
-def write_atomic(writer, path: Path, **kwargs) -> None:
-    """``writer(tmp, **kwargs)`` to a temporary name beside ``path``, then rename it into place,
-    so a kill never leaves a half-written file under the final name."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    writer(tmp, **kwargs)
-    os.replace(tmp, path)

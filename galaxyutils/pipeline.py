@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .files import resolve_root, save_array_atomic, write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -116,8 +117,6 @@ class Run:
 
     def save_array(self, name: str, array) -> None:
         """Write an artifact array atomically (``name`` without ``.npy``)."""
-        from .data import save_array_atomic
-
         save_array_atomic(self.path(f"{name}.npy"), array)
 
     def load_array(self, name: str, mmap: bool = False):
@@ -145,8 +144,6 @@ class Run:
 
     def save_table(self, name: str, table) -> None:
         """Write an artifact DataFrame atomically as ``name.parquet``."""
-        from .data import write_atomic
-
         write_atomic(table.to_parquet, self.path(f"{name}.parquet"), index=False)
 
     def load_table(self, name: str):
@@ -203,8 +200,6 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from .data import write_atomic
-
     write_atomic(lambda tmp: tmp.write_text(text), path)
 
 
@@ -235,8 +230,6 @@ def environment_report() -> str:
 def input_fingerprint(params: config.Params) -> str:
     """Hash of the names, sizes and modification times of every input file (the data root, the
     extra training roots and the synthetic comparison sample), so a changed file changes it."""
-    from .data import resolve_root
-
     digest = hashlib.sha256()
     roots = [params.data.root, *params.data.extra_roots, params.synthetic.compare_with]
     for root in (resolve_root(r, REPO_ROOT) for r in roots if r):
@@ -328,7 +321,7 @@ class StageCache:
         _write_text(entry, json.dumps(runs, indent=1) + "\n")
 
 
-# Artifacts of these kinds are only ever written by rename (data.write_atomic), never in place, so
+# Artifacts of these kinds are only ever written by rename (files.write_atomic), never in place, so
 # two runs can share them as hard links; everything else is copied.
 _LINKABLE = (".npy", ".parquet", ".pt")
 

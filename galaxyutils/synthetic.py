@@ -30,6 +30,7 @@ from PIL import Image
 from scipy.signal import fftconvolve
 
 from . import gz2
+from .files import resolve_root, write_atomic
 
 FAMILIES = ("smooth_round", "smooth_elongated", "edge_on", "spiral", "barred_spiral", "merger", "irregular", "star_artifact")
 
@@ -334,8 +335,6 @@ def _catalogue_row(p: dict, seed: int) -> dict:
 
 
 def _render_to_file(job: tuple[dict, int, int, str]) -> None:
-    from .data import write_atomic
-
     p, size, seed, path = job
     write_atomic(Image.fromarray(render(p, size, seed)).save, Path(path), format="JPEG", quality=90)
 
@@ -400,7 +399,7 @@ def comparison_images(params, repo_root: Path, per_family: int = 4) -> tuple[dic
         images = [render(p, params.synthetic.size, params.seed * 1000 + k) for k, p in enumerate(drawn)]
         rendered[family] = [data._crop_resize(Image.fromarray(image), size, crop) for image in images]
     real, labels = {}, {}
-    root = data.resolve_root(params.synthetic.compare_with, repo_root)
+    root = resolve_root(params.synthetic.compare_with, repo_root)
     if root is not None and root.is_dir():
         catalog = data.read_gz2_release(root).table
         rng = np.random.default_rng(params.seed)

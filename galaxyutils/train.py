@@ -24,7 +24,7 @@ from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their la
 
 from .augment import GalaxyAugment, centre_view, to_tensor
 from .config import Params
-from .data import write_atomic
+from .files import write_atomic
 from .model import SimCLRModel, contrastive_loss
 
 LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "rankme", "galaxies_per_s", "augment_share", "seconds"]
