@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import hdbscan
 import numpy as np
-import umap
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.decomposition import PCA
@@ -118,6 +117,8 @@ def clustering_space(reduced: np.ndarray, space: str = "pca", components: int = 
     (``components`` dimensions, ``neighbors`` neighbours, min_dist 0: points packed densely)."""
     if space == "pca":
         return reduced
+    import umap  # here, not at the top: plots and analysis import this module, and umap takes seconds to import
+
     components = min(components, len(reduced) - 2)
     reducer = umap.UMAP(n_components=components, n_neighbors=min(neighbors, len(reduced) - 1), min_dist=0.0,
                         random_state=random_state, n_jobs=1)

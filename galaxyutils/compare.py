@@ -52,14 +52,19 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
     if len(set(names)) != len(names):
         names = [str(Path(r)) for r in run_dirs]
     runs = dict(zip(names, (pipeline.Run.load(r) for r in run_dirs)))
-    params = pd.DataFrame({n: flatten(run.params.model_dump(mode="json")) for n, run in runs.items()})
-    differing = params[params.astype(str).nunique(axis=1) > 1]
+    differing = differing_parameters(runs)
     stages = pd.DataFrame({n: {f"stage.{s}": f"{e['status']} {e['seconds']:.0f} s" for s, e in pipeline.stage_record(run.root).items()}
                            for n, run in runs.items()})
     metrics = pd.DataFrame({n: flatten(run.metrics()) for n, run in runs.items()})
     table = pd.concat([differing.rename(index=lambda k: f"param.{k}"), stages, metrics])
     table.index.name = "quantity"
     return table
+
+
+def differing_parameters(runs: dict[str, pipeline.Run]) -> pd.DataFrame:
+    """The parameters (dotted keys, as rows) in which the runs differ, one column per run name."""
+    params = pd.DataFrame({name: flatten(run.params.model_dump(mode="json")) for name, run in runs.items()})
+    return params[params.astype(str).nunique(axis=1) > 1]
 
 
 def with_repeat_statistics(table: pd.DataFrame) -> pd.DataFrame:

@@ -293,10 +293,9 @@ def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images
     show_cluster()
     box = widgets.VBox([widgets.HBox([colour, cluster]), scatter_out, cluster_out, galaxy, galaxy_out])
     preview = plots.scatter_clusters(xy, clusters["cluster"].to_numpy())
-    picture = io.BytesIO()
-    preview.savefig(picture, format="jpeg", dpi=60, bbox_inches="tight", pil_kwargs={"quality": 70})
+    picture = plots.jpeg_preview(preview)
     plt.close(preview)
-    return SavedNotebookFallback(box, explorer_html, picture.getvalue())
+    return SavedNotebookFallback(box, explorer_html, picture)
 
 
 class SavedNotebookFallback:

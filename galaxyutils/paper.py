@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from . import config, pipeline
-from .compare import flatten
+from .compare import differing_parameters, flatten
 
 FIGURES = (
     "02_augmentations",
@@ -95,17 +95,22 @@ def summary(values: Sequence[Any]) -> str:
     if all(value == values[0] for value in values):
         return format_value(values[0])
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return f"{statistics.fmean(values):.1f}\\,\\ensuremath{{\\pm}}\\,{statistics.stdev(values):.1f}"
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return f"{format_value(statistics.fmean(values))}\\,\\ensuremath{{\\pm}}\\,{format_value(statistics.stdev(values))}"
+        return _spread(values, "{:.1f}")
+    if all(_is_number(v) for v in values):
+        return _spread(values, None)
     return ", ".join(dict.fromkeys(format_value(v) for v in values))
 
 
-def _spread(values: Sequence[float], form: str) -> str:
-    """Like ``summary``, in a fixed number format (minutes, per cent)."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spread(values: Sequence[float], form: str | None) -> str:
+    """Mean and standard deviation as the text prints them, in ``form`` (default: ``format_value``)."""
+    show = form.format if form else format_value
     if len(values) == 1:
-        return form.format(values[0])
-    return f"{form.format(statistics.fmean(values))}\\,\\ensuremath{{\\pm}}\\,{form.format(statistics.stdev(values))}"
+        return show(values[0])
+    return f"{show(statistics.fmean(values))}\\,\\ensuremath{{\\pm}}\\,{show(statistics.stdev(values))}"
 
 
 def load_repeats(run_dirs: Sequence[Path]) -> list[pipeline.Run]:
@@ -120,12 +125,10 @@ def load_repeats(run_dirs: Sequence[Path]) -> list[pipeline.Run]:
         runs.append(run)
     if not runs:
         raise PaperError("no run given")
-    first = flatten(runs[0].params.model_dump(mode="json"))
-    for run in runs[1:]:
-        other = flatten(run.params.model_dump(mode="json"))
-        differ = sorted(k for k in first.keys() | other.keys() if k not in REPEAT_PARAMETERS and first.get(k) != other.get(k))
-        if differ:
-            raise PaperError(f"{run.root} is not a repeat of {runs[0].root}: it differs in {', '.join(differ)} (repeats may differ only in the seed)")
+    differ = [key for key in differing_parameters({str(run.root): run for run in runs}).index if key not in REPEAT_PARAMETERS]
+    if differ:
+        raise PaperError(f"{', '.join(str(run.root) for run in runs)} are not repeats of one run: one of them differs in "
+                         f"{', '.join(differ)} (repeats may differ only in the seed)")
     seeds = [run.params.seed for run in runs]
     if len(set(seeds)) != len(seeds):
         raise PaperError(f"repeats must have different seeds, got {seeds}")
@@ -141,7 +144,7 @@ def repeat_values(metrics: Sequence[dict[str, Any]]) -> dict[str, str]:
         if all(key in f for f in flat):
             series = [f[key] for f in flat]
             values[key] = summary(series)
-            if len(series) > 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in series):
+            if len(series) > 1 and all(_is_number(v) for v in series):
                 values[f"{key}.mean"] = format_value(statistics.fmean(series))
                 values[f"{key}.sd"] = format_value(statistics.stdev(series))
     return values

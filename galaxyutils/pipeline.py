@@ -168,17 +168,15 @@ class Run:
     def save_figure(self, figure, name: str) -> None:
         """Write ``figures/name.png``; in a notebook a compact JPEG preview is shown instead of the
         full PNG, so saved notebooks stay small (the PNG in figures/ is the one to use)."""
-        import io
-
         import matplotlib.pyplot as plt
 
         figure.savefig(self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
         if _in_notebook():
             from IPython.display import Image, display
 
-            preview = io.BytesIO()
-            figure.savefig(preview, format="jpeg", dpi=60, bbox_inches="tight", pil_kwargs={"quality": 70})
-            display(Image(data=preview.getvalue(), format="jpeg"))
+            from .plots import jpeg_preview
+
+            display(Image(data=jpeg_preview(figure), format="jpeg"))
         plt.close(figure)
 
 

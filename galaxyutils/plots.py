@@ -56,6 +56,15 @@ def explained_variance(ratio: np.ndarray, n_components: int, threshold: float) -
 NOISE_COLOUR = "#c8c8c8"
 
 
+def jpeg_preview(figure: plt.Figure) -> bytes:
+    """A compact JPEG of ``figure`` for a saved notebook (the PNG in the run folder is the one to use)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="jpeg", dpi=60, bbox_inches="tight", pil_kwargs={"quality": 70})
+    return buffer.getvalue()
+
+
 def cluster_name(cluster: int) -> str:
     """How every figure and table names a cluster id: HDBSCAN's -1 is "noise"."""
     return "noise" if cluster == -1 else f"cluster {cluster}"
