@@ -23,16 +23,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, write_results  # noqa: E402
 
-from galaxyutils import analysis, config, data, embed  # noqa: E402
+from galaxyutils import analysis, config, data, embed, readers  # noqa: E402
 
 RAW_SIZES = (8, 12, 16, 24, 32)
 IMAGENET_SETTINGS = ((160, 0.5), (224, 0.5), (224, 0.35), (224, 0.25), (288, 0.35))
 
 
-def score(X: np.ndarray, catalog, rows: np.ndarray) -> dict[str, float]:
+def score(X: np.ndarray, catalogue, rows: np.ndarray) -> dict[str, float]:
     """The protocol's headline scores of ``X`` on the galaxies ``rows``."""
     features = analysis.protocol_features(X[rows])
-    subset = catalog.iloc[rows].reset_index(drop=True)
+    subset = catalogue.iloc[rows].reset_index(drop=True)
     r2 = analysis.knn_r2(features, analysis.key_votes(subset))
     _, classes = analysis.truth_labels(subset)
     known = classes.notna().to_numpy()
@@ -46,11 +46,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=SHARED_DATA / "gz2_sample")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    catalog = data.read_catalogue("gz2", args.root).table
-    order = np.random.default_rng(args.seed).permutation(len(catalog))
+    catalogue = readers.read_catalogue("gz2", args.root).table
+    order = np.random.default_rng(args.seed).permutation(len(catalogue))
     halves = {"tuning": np.sort(order[: len(order) // 2]), "report": np.sort(order[len(order) // 2 :])}
     defaults = config.Params()
-    store = np.stack([data.load_image(path, defaults.data.image_size, defaults.data.crop_fraction) for path in catalog.file_loc])
+    store = np.stack([data.load_image(path, defaults.data.image_size, defaults.data.crop_fraction) for path in catalogue.file_loc])
 
     rows = []
     candidates: list[tuple[str, str, np.ndarray, float]] = []
@@ -59,20 +59,20 @@ def main() -> None:
         candidates.append(("raw_pixels", f"{size} px", embed.raw_pixel_embedding(store, size), time.perf_counter() - start))
     for size, crop in IMAGENET_SETTINGS:
         start = time.perf_counter()
-        features = embed.imagenet_embedding(list(catalog.file_loc), size, crop)
+        features = embed.imagenet_embedding(list(catalogue.file_loc), size, crop)
         candidates.append(("imagenet", f"{size} px, crop {crop}", features, time.perf_counter() - start))
     for baseline, setting, X, seconds in candidates:
         for half, members in halves.items():
-            rows.append({"baseline": baseline, "setting": setting, "half": half, "seconds": round(seconds, 1), **score(X, catalog, members)})
+            rows.append({"baseline": baseline, "setting": setting, "half": half, "seconds": round(seconds, 1), **score(X, catalogue, members)})
 
     chosen = {}
     for baseline in ("raw_pixels", "imagenet"):
         tuning = [r for r in rows if r["baseline"] == baseline and r["half"] == "tuning"]
         chosen[baseline] = max(tuning, key=lambda r: r["mean_knn_r2"])["setting"]
-    notes = (f"{len(catalog)} galaxies from {args.root.name}, split at random (seed {args.seed}) into a tuning and a report half of "
+    notes = (f"{len(catalogue)} galaxies from {args.root.name}, split at random (seed {args.seed}) into a tuning and a report half of "
              f"{len(halves['tuning'])} and {len(halves['report'])}. Chosen on the tuning half (highest mean kNN R2 over the six key "
              f"answers): raw pixels {chosen['raw_pixels']}, ImageNet {chosen['imagenet']}. seconds: computing the features for all "
-             f"{len(catalog)} galaxies on this machine.")
+             f"{len(catalogue)} galaxies on this machine.")
     write_results("baselines", rows, notes)
 
 

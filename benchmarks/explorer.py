@@ -41,7 +41,7 @@ def gz2_cutouts(size: int = 184) -> np.ndarray:
 
 def measure(n: int, cutouts: np.ndarray, folder: Path, chromium: str | None) -> dict:
     rng = np.random.default_rng(0)
-    catalog = pd.DataFrame({"id_str": [str(587_700_000_000_000_000 + k) for k in range(n)],
+    catalogue = pd.DataFrame({"id_str": [str(587_700_000_000_000_000 + k) for k in range(n)],
                             "gz2_class": rng.choice(["Ei", "Er", "Sc", "SBc", "Ser", "A"], n),
                             "ra": rng.uniform(0, 360, n), "dec": rng.uniform(-10, 70, n)})
     clusters = pd.DataFrame({"cluster": rng.integers(-1, 12, n)})
@@ -49,7 +49,7 @@ def measure(n: int, cutouts: np.ndarray, folder: Path, chromium: str | None) -> 
     xy = rng.normal(size=(n, 2)) + rng.integers(0, 12, n)[:, None]
     images = cutouts[np.arange(n) % len(cutouts)]
     start = time.perf_counter()
-    page = explore.write_html(folder / f"explorer_{n}.html", catalog, clusters, xy, images, votes, rng.normal(size=(n, 128)))
+    page = explore.write_html(folder / f"explorer_{n}.html", catalogue, clusters, xy, images, votes, rng.normal(size=(n, 128)))
     row = {"galaxies": n, "page_MB": page.stat().st_size / 1e6, "write_s": time.perf_counter() - start}
     if chromium:
         from playwright.sync_api import sync_playwright

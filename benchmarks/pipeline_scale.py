@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -28,17 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster_scale import mixture  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import config, pipeline  # noqa: E402
+from galaxyutils import config, run_folder  # noqa: E402
 
 
-def build_run(run_dir: Path, profile: str, n: int, dims: int = 512, seed: int = 0) -> pipeline.Run:
-    run = pipeline.Run.create(run_dir, config.resolve(profile))
+def build_run(run_dir: Path, profile: str, n: int, dims: int = 512, seed: int = 0) -> run_folder.Run:
+    run = run_folder.Run.create(run_dir, config.resolve(profile))
     low, truth = mixture(n, 5, seed=seed)
     rng = np.random.default_rng(seed)
     rotation, _ = np.linalg.qr(rng.normal(size=(dims, 5)))
     embeddings = (low @ rotation.T + rng.normal(0, 0.05, (n, dims))).astype(np.float32)
     run.save_array("embeddings", embeddings)
-    run.save_table("catalog", pd.DataFrame({"id_str": [f"g{i}" for i in range(n)], "true_cluster": truth}))
+    run.save_table("catalogue", pd.DataFrame({"id_str": [f"g{i}" for i in range(n)], "true_cluster": truth}))
     size = run.params.data.image_size
     store = np.lib.format.open_memmap(run.path("images.npy"), mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
     for start in range(0, n, 20_000):
@@ -50,8 +49,8 @@ def build_run(run_dir: Path, profile: str, n: int, dims: int = 512, seed: int = 
 def run_stage(run_dir: Path, notebook: str) -> dict:
     """Execute one stage in a fresh process; its wall time and the peak RSS of its kernel."""
     code = (
-        "import json, resource, sys; from pathlib import Path; from galaxyutils import pipeline; "
-        "run = pipeline.Run.load(Path(sys.argv[1])); stage = next(s for s in pipeline.STAGES if s.notebook == sys.argv[2]); "
+        "import json, resource, sys; from pathlib import Path; from galaxyutils import pipeline, run_folder; "
+        "run = run_folder.Run.load(Path(sys.argv[1])); stage = next(s for s in pipeline.STAGES if s.notebook == sys.argv[2]); "
         "seconds = pipeline.execute_stage(run, stage, 'benchmark'); "
         "print(json.dumps({'seconds': seconds, 'peak_gib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}))"
     )
@@ -74,7 +73,7 @@ def main() -> None:
     print(f"built {args.run_dir} in {time.perf_counter() - started:.0f} s", flush=True)
     rows = [run_stage(run.root, stage) for stage in ("04_pca_hdbscan", "05_umap")]
     metrics = run.metrics()
-    truth = run.load_table("catalog").true_cluster.to_numpy()
+    truth = run.load_table("catalogue").true_cluster.to_numpy()
     from sklearn.metrics import adjusted_rand_score
 
     ari = adjusted_rand_score(truth, run.load_table("clusters").cluster.to_numpy())

@@ -8,10 +8,11 @@ what torchrun starts per GPU; ``download`` fetches the GZ2 release.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
-from . import config, pipeline
+from . import config, pipeline, run_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--resume", action="store_true", help="skip stages already finished with the same parameters")
     publish = commands.add_parser("publish", help="copy a finished run's figures into a folder (make publish: figures/)")
     publish.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    publish.add_argument("--to", type=Path, default=pipeline.REPO_ROOT / "figures", help="destination (default: figures/)")
+    publish.add_argument("--to", type=Path, default=run_folder.REPO_ROOT / "figures", help="destination (default: figures/)")
     sweep = commands.add_parser("sweep", help="run every combination of a parameter grid, reusing cached stages, and compare them")
     sweep.add_argument("--profile", default="demo", help="a profile in configs/ (default: demo)")
     sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2", help="a parameter and its values, e.g. hdbscan.min_cluster_size=10,20")
@@ -32,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--sweep-dir", type=Path, help="folder of the sweep's runs (default: runs/sweep-<profile>)")
     compare = commands.add_parser("compare", help="side-by-side table and figure of finished runs")
     compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    compare.add_argument("--out", type=Path, default=pipeline.REPO_ROOT / "runs" / "compare", help="where compare.md/.csv/.png go (default: runs/compare)")
+    compare.add_argument("--out", type=Path, default=run_folder.REPO_ROOT / "runs" / "compare", help="where compare.md/.csv/.png go (default: runs/compare)")
     paper = commands.add_parser("paper", help="regenerate paper/generated/ (variables, tables, figures) from repeats of a run")
     paper.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="repeats of one configuration (differing only in the seed)")
     paper.add_argument("--validation", type=Path, metavar="RUN_DIR", help="a run on synthetic galaxies for the validation section (e.g. runs/demo)")
-    paper.add_argument("--paper-dir", type=Path, default=pipeline.REPO_ROOT / "paper")
+    paper.add_argument("--paper-dir", type=Path, default=run_folder.REPO_ROOT / "paper")
     for command in (run, sweep):
         command.add_argument("--cache", type=Path, default=pipeline.DEFAULT_CACHE, help="stage cache index (default: runs/.cache)")
         command.add_argument("--no-cache", action="store_true", help="recompute every stage")
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("--to", type=Path, required=True, help="destination folder, e.g. data/gz2")
     download.add_argument("--zenodo-api", default=None, help="Zenodo API base URL, for a mirror (default: https://zenodo.org/api)")
     download.add_argument("--hart16-url", default=None, help="where to fetch gz2_hart16.csv.gz, for a mirror")
+    parser.add_argument("-q", "--quiet", action="store_true", help="show only warnings and errors on the console (a run's run.log still gets all of its progress)")
     args = parser.parse_args(argv)
+    if args.quiet:
+        logging.getLogger("galaxyutils").setLevel(logging.WARNING)
     if args.command == "download":
         return _download(args)
     if args.command == "train":
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args, cache)
         params = config.resolve(args.profile, args.overrides)
-        run_dir = args.run_dir or pipeline.REPO_ROOT / "runs" / args.profile
+        run_dir = args.run_dir or run_folder.REPO_ROOT / "runs" / args.profile
         result = pipeline.run_pipeline(params, run_dir, resume=args.resume, cache=cache)
     except (config.ConfigError, pipeline.StageFailed) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  figures:   {result.figures}")
     print(f"  explorer:  {result.root / 'explorer.html'} (opens offline in a browser)")
     print(f"  notebooks: {result.root / 'notebooks'}")
-    print(f"  log:       {result.root / pipeline.LOG_NAME}")
+    print(f"  log:       {result.root / run_folder.LOG_NAME}")
     print(f"  paper:     make paper RUN={result.root}")
     summary = {k: metrics.get(k) for k in ("n_galaxies", "n_clusters", "noise_fraction", "ari", "v_measure")}
     print("  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
@@ -91,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 def _sweep(args: argparse.Namespace, cache) -> int:
     from . import compare
 
-    sweep_dir = args.sweep_dir or pipeline.REPO_ROOT / "runs" / f"sweep-{args.profile}"
-    _, table = compare.run_sweep(args.profile, compare.parse_grid(args.grid), args.overrides, sweep_dir, cache, log=lambda m: print(m, flush=True))
+    sweep_dir = args.sweep_dir or run_folder.REPO_ROOT / "runs" / f"sweep-{args.profile}"
+    _, table = compare.run_sweep(args.profile, compare.parse_grid(args.grid), args.overrides, sweep_dir, cache)
     print(compare.to_markdown(table))
     print(f"comparison: {sweep_dir / 'compare.md'}, {sweep_dir / 'compare.csv'}, {sweep_dir / 'compare.png'}")
     return 0
@@ -102,9 +106,9 @@ def _notebooks() -> int:
     """The committed notebooks' stored outputs come from a fresh smoke run, made as runs make them."""
     import shutil
 
-    shutil.rmtree(pipeline.REPO_ROOT / "runs" / "notebook-smoke", ignore_errors=True)
+    shutil.rmtree(run_folder.REPO_ROOT / "runs" / "notebook-smoke", ignore_errors=True)
     for notebook in sorted(pipeline.NOTEBOOK_DIR.glob("0*.ipynb")):
-        print(f"executing {notebook.name}", flush=True)
+        pipeline.logger.info(f"executing {notebook.name}")
         pipeline.execute_notebook(notebook, notebook, {})
     return 0
 
@@ -113,7 +117,7 @@ def _publish(args: argparse.Namespace) -> int:
     if not (args.run_dir / "metrics.json").exists():
         print(f"error: {args.run_dir} is not a finished run folder (no metrics.json)", file=sys.stderr)
         return 2
-    published = pipeline.publish_figures(pipeline.Run.load(args.run_dir), args.to)
+    published = run_folder.publish_figures(run_folder.Run.load(args.run_dir), args.to)
     print(f"published {len(published)} figures of {args.run_dir} to {args.to} (see {args.to / 'README.md'})")
     return 0
 

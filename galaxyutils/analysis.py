@@ -25,17 +25,17 @@ from . import gz2
 from .cluster import count_clusters
 
 
-def truth_labels(catalog: pd.DataFrame) -> tuple[str, pd.Series] | None:
+def truth_labels(catalogue: pd.DataFrame) -> tuple[str, pd.Series] | None:
     """The class to score clusters against: a synthetic galaxy's true family, else a labels
     CSV's class (``label``), else the coarse GZ2 class from ``gz2_class``; None when the
     catalogue has none of them."""
-    if "true_family" in catalog:
-        return "true_family", catalog["true_family"].astype(str)
-    if "label" in catalog:
-        return "label", catalog["label"]
-    if "gz2_class" not in catalog:
+    if "true_family" in catalogue:
+        return "true_family", catalogue["true_family"].astype(str)
+    if "label" in catalogue:
+        return "label", catalogue["label"]
+    if "gz2_class" not in catalogue:
         return None
-    return "coarse_gz2_class", catalog["gz2_class"].map(gz2.coarse_class)
+    return "coarse_gz2_class", catalogue["gz2_class"].map(gz2.coarse_class)
 
 
 def cluster_agreement(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:
@@ -108,10 +108,10 @@ def _cross_validated_r2(model, X: np.ndarray, targets: pd.DataFrame, folds: int,
     return scores
 
 
-def key_votes(catalog: pd.DataFrame, kind: str = "weighted_fraction") -> pd.DataFrame:
+def key_votes(catalogue: pd.DataFrame, kind: str = "weighted_fraction") -> pd.DataFrame:
     """The key answers' vote fractions present in the catalogue, columns named by short name."""
-    columns = {short: column for short, column in gz2.key_answer_columns(kind).items() if column in catalog}
-    return catalog[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
+    columns = {short: column for short, column in gz2.key_answer_columns(kind).items() if column in catalogue}
+    return catalogue[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
 
 
 def cluster_vote_table(labels: np.ndarray, votes: pd.DataFrame) -> pd.DataFrame:
@@ -130,31 +130,31 @@ def protocol_features(X: np.ndarray, components: int = 50, seed: int = 0) -> np.
     return PCA(min(components, *X.shape), random_state=seed).fit_transform(X)
 
 
-def evaluate_embedding(X: np.ndarray, labels: np.ndarray, catalog: pd.DataFrame, k: int = 10, folds: int = 5, seed: int = 0) -> dict:
+def evaluate_embedding(X: np.ndarray, labels: np.ndarray, catalogue: pd.DataFrame, k: int = 10, folds: int = 5, seed: int = 0) -> dict:
     """Every score the catalogue supports for features ``X`` (as given) and their clusters: kNN
     balanced accuracy and cluster agreement on the true classes, kNN and ridge-probe R^2 on the
     key vote fractions (weighted and debiased)."""
     result: dict = {}
-    truth = truth_labels(catalog)
+    truth = truth_labels(catalogue)
     if truth is not None:
         _, classes = truth
         known = classes.notna().to_numpy()
         result["knn_balanced_accuracy"] = knn_balanced_accuracy(X[known], classes[known].reset_index(drop=True), k, folds, seed)
         result["clusters"] = cluster_agreement(labels, classes)
     for kind, key in (("weighted_fraction", "knn_r2"), ("debiased", "knn_r2_debiased")):
-        votes = key_votes(catalog, kind)
+        votes = key_votes(catalogue, kind)
         if len(votes.columns):
             result[key] = knn_r2(X, votes, k, folds, seed)
             result["probe_r2" if kind == "weighted_fraction" else "probe_r2_debiased"] = probe_r2(X, votes, folds, seed)
     return result
 
 
-def evaluate_embeddings(embeddings: dict[str, np.ndarray], labels: dict[str, np.ndarray], catalog: pd.DataFrame, k: int = 10,
+def evaluate_embeddings(embeddings: dict[str, np.ndarray], labels: dict[str, np.ndarray], catalogue: pd.DataFrame, k: int = 10,
                         folds: int = 5, seed: int = 0, components: int | None = 50) -> dict[str, dict]:
     """The protocol over several embeddings: each through ``protocol_features`` (``components``
     None scores them as they come, for the secondary as-is table), then ``evaluate_embedding``
     with its own cluster ``labels`` and the same k, folds and seed."""
-    return {name: evaluate_embedding(X if components is None else protocol_features(X, components, seed), labels[name], catalog, k, folds, seed)
+    return {name: evaluate_embedding(X if components is None else protocol_features(X, components, seed), labels[name], catalogue, k, folds, seed)
             for name, X in embeddings.items()}
 
 
@@ -184,25 +184,25 @@ def example_query(clusters: pd.DataFrame) -> str:
     return str(clusters[(clusters.cluster == largest[0]) & clusters.exemplar].id_str.iloc[0])
 
 
-def galaxy_catalogue(catalog: pd.DataFrame, clusters: pd.DataFrame, umap_xy: pd.DataFrame) -> pd.DataFrame:
+def galaxy_catalogue(catalogue: pd.DataFrame, clusters: pd.DataFrame, umap_xy: pd.DataFrame) -> pd.DataFrame:
     """One row per galaxy for cross-matching (e.g. in TOPCAT): id, RA/Dec when the source
     catalogue has them, cluster (-1 noise), HDBSCAN membership probability and GLOSH outlier
     score, exemplar flag, UMAP x/y, and the key weighted and debiased vote fractions it was scored
     against (and the class, where there is one)."""
-    table = pd.DataFrame({"id_str": catalog.id_str.astype(str)})
+    table = pd.DataFrame({"id_str": catalogue.id_str.astype(str)})
     for column in ("ra", "dec"):
-        if column in catalog:
-            table[column] = pd.to_numeric(catalog[column], errors="coerce")
+        if column in catalogue:
+            table[column] = pd.to_numeric(catalogue[column], errors="coerce")
     table["cluster"] = clusters.cluster.to_numpy()
     table["probability"] = clusters.probability.to_numpy()
     table["outlier_score"] = clusters.outlier_score.to_numpy()
     table["exemplar"] = clusters.exemplar.to_numpy()
     table["umap_x"], table["umap_y"] = umap_xy.x.to_numpy(), umap_xy.y.to_numpy()
-    truth = truth_labels(catalog)
+    truth = truth_labels(catalogue)
     if truth is not None:
         table[truth[0]] = truth[1].astype(str).to_numpy()
     for kind in ("weighted_fraction", "debiased"):
-        for short, column in key_votes(catalog, kind).items():
+        for short, column in key_votes(catalogue, kind).items():
             table[f"{short}_{kind}"] = column.to_numpy()
     return table
 

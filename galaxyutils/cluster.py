@@ -9,6 +9,7 @@ carry into dense groups. The space is part of the HDBSCAN setting, chosen withou
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass, field
 
 import hdbscan
@@ -17,6 +18,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
+
+logger = logging.getLogger(__name__)
 
 
 def count_clusters(labels: np.ndarray) -> int:
@@ -152,8 +155,8 @@ def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[in
                      "noise_fraction": float(np.mean(fitted.labels_ == -1)),
                      "dbcv": float(fitted.relative_validity_) if n_clusters >= 2 else float("nan")})
         row = rows[-1]
-        print(f"HDBSCAN {space} min_cluster_size={size} min_samples={samples} {method}: {n_clusters} clusters, "
-              f"{row['noise_fraction']:.0%} noise, largest cluster {row['largest_share']:.0%} of the clustered, DBCV {row['dbcv']:.3f}", flush=True)
+        logger.info(f"HDBSCAN {space} min_cluster_size={size} min_samples={samples} {method}: {n_clusters} clusters, "
+                 f"{row['noise_fraction']:.0%} noise, largest cluster {row['largest_share']:.0%} of the clustered, DBCV {row['dbcv']:.3f}")
     return pd.DataFrame(rows)
 
 

@@ -11,12 +11,12 @@ import itertools
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import yaml
 
-from . import config, pipeline
+from . import config, pipeline, run_folder
 
 # The headline numbers drawn in the comparison figure, when the runs have them.
 FIGURE_METRICS = (
@@ -51,9 +51,9 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
     names = [run_name(r) for r in run_dirs]
     if len(set(names)) != len(names):
         names = [str(Path(r)) for r in run_dirs]
-    runs = dict(zip(names, (pipeline.Run.load(r) for r in run_dirs)))
+    runs = dict(zip(names, (run_folder.Run.load(r) for r in run_dirs)))
     differing = differing_parameters(runs)
-    stages = pd.DataFrame({n: {f"stage.{s}": f"{e['status']} {e['seconds']:.0f} s" for s, e in pipeline.stage_record(run.root).items()}
+    stages = pd.DataFrame({n: {f"stage.{s}": f"{e['status']} {e['seconds']:.0f} s" for s, e in run_folder.stage_record(run.root).items()}
                            for n, run in runs.items()})
     metrics = pd.DataFrame({n: flatten(run.metrics()) for n, run in runs.items()})
     table = pd.concat([differing.rename(index=lambda k: f"param.{k}"), stages, metrics])
@@ -61,7 +61,7 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
     return table
 
 
-def differing_parameters(runs: dict[str, pipeline.Run]) -> pd.DataFrame:
+def differing_parameters(runs: dict[str, run_folder.Run]) -> pd.DataFrame:
     """The parameters (dotted keys, as rows) in which the runs differ, one column per run name."""
     params = pd.DataFrame({name: flatten(run.params.model_dump(mode="json")) for name, run in runs.items()})
     return params[params.astype(str).nunique(axis=1) > 1]
@@ -139,8 +139,8 @@ def _folder_name(combination: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text)
 
 
-def run_sweep(profile: str, grid: dict[str, list[Any]], overrides: list[str], sweep_dir: Path, cache: pipeline.StageCache | None,
-              log: Callable[[str], None] = print) -> tuple[list[Path], pd.DataFrame]:
+def run_sweep(profile: str, grid: dict[str, list[Any]], overrides: list[str], sweep_dir: Path,
+              cache: pipeline.StageCache | None) -> tuple[list[Path], pd.DataFrame]:
     """Run every combination of ``grid`` into its own folder under ``sweep_dir``, reusing cached
     stages, then write the comparison there. All combinations are validated before any runs."""
     combinations = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
@@ -150,9 +150,9 @@ def run_sweep(profile: str, grid: dict[str, list[Any]], overrides: list[str], sw
         planned.append((sweep_dir / _folder_name(combination), config.resolve(profile, settings)))
     run_dirs = []
     for number, (run_dir, params) in enumerate(planned, start=1):
-        log(f"== sweep {number}/{len(planned)}: {run_dir.name}")
+        pipeline.logger.info(f"== sweep {number}/{len(planned)}: {run_dir.name}")
         start = time.perf_counter()
-        pipeline.run_pipeline(params, run_dir, cache=cache, log=log)
-        log(f"== {run_dir.name}: {time.perf_counter() - start:.1f} s")
+        pipeline.run_pipeline(params, run_dir, cache=cache)
+        pipeline.logger.info(f"== {run_dir.name}: {time.perf_counter() - start:.1f} s")
         run_dirs.append(run_dir)
     return run_dirs, write_comparison(run_dirs, sweep_dir)

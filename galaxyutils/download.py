@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import logging
 import os
 import shutil
 import urllib.request
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
 
 ZENODO_API = "https://zenodo.org/api"
 GZ2_ZENODO_RECORD = "3565489"  # Galaxy Zoo 2 images (images_gz2.zip, gz2_filename_mapping.csv)
@@ -141,7 +144,7 @@ def safe_extract(archive: Path, destination: Path) -> int:
     return count
 
 
-def download_gz2(to: Path, api: str = ZENODO_API, hart16_url: str = HART16_URL, record: str = GZ2_ZENODO_RECORD, log=print) -> Path:
+def download_gz2(to: Path, api: str = ZENODO_API, hart16_url: str = HART16_URL, record: str = GZ2_ZENODO_RECORD) -> Path:
     """Download and unpack the GZ2 release into ``to`` in the layout the reader expects."""
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
@@ -149,10 +152,10 @@ def download_gz2(to: Path, api: str = ZENODO_API, hart16_url: str = HART16_URL, 
     for remote in files:
         path = fetch(remote, to / remote.name)
         how = f"{remote.checksum.partition(':')[0].upper()} verified" if remote.checksum else "length checked, no published checksum"
-        log(f"{remote.name}: {how}; sha256 {_digest(path, 'sha256')[:16]}")
+        logger.info(f"{remote.name}: {how}; sha256 {_digest(path, 'sha256')[:16]}")
         if path.suffix == ".zip":
             marker = to / f".{path.name}.extracted"
             if not marker.exists():
-                log(f"{path.name}: {safe_extract(path, to / path.stem)} files extracted to {to / path.stem}")
+                logger.info(f"{path.name}: {safe_extract(path, to / path.stem)} files extracted to {to / path.stem}")
                 marker.write_text(remote.checksum or "")
     return to

@@ -67,14 +67,14 @@ def imagenet_embedding(paths: list[str], size: int = 224, crop_fraction: float =
 
 
 def write_embeddings(run, model: SimCLRModel, random_model: SimCLRModel, device: torch.device | str = "cpu") -> list[str]:
-    """Embed every image of ``run`` (a :class:`~galaxyutils.pipeline.Run`) with the trained model
+    """Embed every image of ``run`` (a :class:`~galaxyutils.run_folder.Run`) with the trained model
     and each baseline: ``embeddings[_<baseline>].npy`` for the catalogue's galaxies and, when
     01 stored extra unlabelled images, ``..._extra.npy`` for those (clustered with the rest in
     04). Returns the names written."""
     params = run.params.embed
-    parts = [("", run.load_array("images", mmap=True), run.load_table("catalog"))]
+    parts = [("", run.load_array("images", mmap=True), run.load_table("catalogue"))]
     if run.has_extra():
-        parts.append(("_extra", run.load_array("images_extra", mmap=True), run.load_table("catalog_extra")))
+        parts.append(("_extra", run.load_array("images_extra", mmap=True), run.load_table("catalogue_extra")))
     written = []
     for suffix, images, table in parts:
         arrays = {"embeddings": encode(model, images, params.batch_size, device, params.tta),

@@ -16,14 +16,14 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
 
-def similar(embeddings: np.ndarray, catalog: pd.DataFrame, id_str: str, k: int = 8) -> pd.DataFrame:
+def similar(embeddings: np.ndarray, catalogue: pd.DataFrame, id_str: str, k: int = 8) -> pd.DataFrame:
     """The ``k`` galaxies nearest to ``id_str`` in the embedding (cosine distance), nearest first:
     "show me more like this one". Columns: ``row``, ``id_str``, ``distance``."""
-    matches = np.flatnonzero(catalog["id_str"].to_numpy() == str(id_str))
+    matches = np.flatnonzero(catalogue["id_str"].to_numpy() == str(id_str))
     if not len(matches):
         raise KeyError(f"no galaxy with id_str {id_str!r} in this run's catalogue")
     rows, distances = nearest_neighbours(embeddings, k, queries=matches[:1])
-    return pd.DataFrame({"row": rows[0], "id_str": catalog["id_str"].to_numpy()[rows[0]], "distance": distances[0]})
+    return pd.DataFrame({"row": rows[0], "id_str": catalogue["id_str"].to_numpy()[rows[0]], "distance": distances[0]})
 
 
 def nearest_neighbours(embeddings: np.ndarray, k: int, queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +52,7 @@ def _number(value) -> float | None:
     return None if pd.isna(value) else round(float(value), 5)
 
 
-def write_html(path: Path, catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images: np.ndarray,
+def write_html(path: Path, catalogue: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images: np.ndarray,
                votes: pd.DataFrame, embeddings: np.ndarray | None = None, title: str = "Galaxy explorer",
                max_points: int = 20_000, neighbours: int = 8, thumbnail_size: int = 64, seed: int = 0) -> Path:
     """A standalone explorer page that works offline by double-click: the UMAP plane coloured by
@@ -69,26 +69,26 @@ def write_html(path: Path, catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np
     """
     from . import plots
 
-    rows = np.arange(len(catalog))
+    rows = np.arange(len(catalogue))
     if len(rows) > max_points:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_points, replace=False))
     alike = nearest_neighbours(embeddings[rows], neighbours)[0] if embeddings is not None and len(rows) > 1 else None
     cluster_ids = clusters["cluster"].to_numpy()
-    has_sky = {"ra", "dec"} <= set(catalog.columns)
+    has_sky = {"ra", "dec"} <= set(catalogue.columns)
     points = []
     for position, row in enumerate(rows):
         points.append({
-            "x": round(float(xy[row, 0]), 4), "y": round(float(xy[row, 1]), 4), "id": str(catalog["id_str"].iloc[row]),
+            "x": round(float(xy[row, 0]), 4), "y": round(float(xy[row, 1]), 4), "id": str(catalogue["id_str"].iloc[row]),
             "cluster": int(cluster_ids[row]), "votes": {k: _number(v) for k, v in votes.iloc[row].items()},
             "img": _thumbnail(images[row], thumbnail_size),
-            "class": str(catalog["gz2_class"].iloc[row]) if "gz2_class" in catalog else "",
-            "ra": _number(catalog["ra"].iloc[row]) if has_sky else None,
-            "dec": _number(catalog["dec"].iloc[row]) if has_sky else None,
+            "class": str(catalogue["gz2_class"].iloc[row]) if "gz2_class" in catalogue else "",
+            "ra": _number(catalogue["ra"].iloc[row]) if has_sky else None,
+            "dec": _number(catalogue["dec"].iloc[row]) if has_sky else None,
             "alike": alike[position].tolist() if alike is not None else [],
         })
-    classes = catalog["gz2_class"].astype(str).iloc[rows].value_counts() if "gz2_class" in catalog else pd.Series(dtype=int)
+    classes = catalogue["gz2_class"].astype(str).iloc[rows].value_counts() if "gz2_class" in catalogue else pd.Series(dtype=int)
     colourings = ["cluster", *(["gz2_class"] if len(classes) else []), *votes.columns]
-    payload = {"points": points, "columns": list(votes.columns), "colourings": colourings, "total": len(catalog),
+    payload = {"points": points, "columns": list(votes.columns), "colourings": colourings, "total": len(catalogue),
                "clusterColours": plots.cluster_colours(int(cluster_ids.max()) + 1), "noiseColour": plots.NOISE_COLOUR,
                "classes": list(classes.index[:9]), "classColours": plots.cluster_colours(9)}
     # Every "<" as a JSON escape: nothing in the data block can close it or start markup.
@@ -244,7 +244,7 @@ drawLegend(); draw();
 """
 
 
-def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images: np.ndarray, votes: pd.DataFrame,
+def widget(catalogue: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images: np.ndarray, votes: pd.DataFrame,
            embeddings: np.ndarray, explorer_html: Path | None = None):
     """A JupyterLab explorer (ipywidgets): the UMAP plane coloured by a chosen column; pick a
     galaxy by id to see it, its votes and the galaxies most like it; pick a cluster to see its
@@ -256,7 +256,7 @@ def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images
     from . import plots
 
     colour = widgets.Dropdown(options=["cluster", *votes.columns], description="colour by")
-    galaxy = widgets.Combobox(options=list(catalog["id_str"].astype(str)), placeholder="type or paste an id_str", description="galaxy")
+    galaxy = widgets.Combobox(options=list(catalogue["id_str"].astype(str)), placeholder="type or paste an id_str", description="galaxy")
     cluster = widgets.Dropdown(options=sorted(clusters["cluster"].unique()), description="cluster")
     scatter_out, galaxy_out, cluster_out = widgets.Output(), widgets.Output(), widgets.Output()
 
@@ -270,12 +270,12 @@ def widget(catalog: pd.DataFrame, clusters: pd.DataFrame, xy: np.ndarray, images
             plt.show(figure)
 
     def show_galaxy(_=None):
-        if galaxy.value not in set(catalog["id_str"].astype(str)):
+        if galaxy.value not in set(catalogue["id_str"].astype(str)):
             return
         with galaxy_out:
             galaxy_out.clear_output(wait=True)
-            row = int(np.flatnonzero(catalog["id_str"].astype(str) == galaxy.value)[0])
-            neighbours = similar(embeddings, catalog, galaxy.value, k=6)
+            row = int(np.flatnonzero(catalogue["id_str"].astype(str) == galaxy.value)[0])
+            neighbours = similar(embeddings, catalogue, galaxy.value, k=6)
             display(pd.DataFrame({"cluster": [clusters["cluster"].iloc[row]], **{k: [v] for k, v in votes.iloc[row].items()}}, index=[galaxy.value]))
             plt.show(plots.gallery(images, {"galaxy, then most alike": [row, *neighbours.row]}))
 

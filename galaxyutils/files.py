@@ -18,6 +18,11 @@ def write_atomic(writer, path: Path, **kwargs) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """``Path.write_text`` through ``write_atomic``."""
+    write_atomic(lambda tmp: tmp.write_text(text), path)
+
+
 def save_array_atomic(path: Path, array: np.ndarray) -> None:
     """``np.save`` through ``write_atomic``."""
     def write(tmp: Path) -> None:

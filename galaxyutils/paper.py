@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from . import config, pipeline
+from . import config, run_folder
 from .compare import differing_parameters, flatten
 
 FIGURES = (
@@ -113,13 +113,13 @@ def _spread(values: Sequence[float], form: str | None) -> str:
     return f"{show(statistics.fmean(values))}\\,\\ensuremath{{\\pm}}\\,{show(statistics.stdev(values))}"
 
 
-def load_repeats(run_dirs: Sequence[Path]) -> list[pipeline.Run]:
+def load_repeats(run_dirs: Sequence[Path]) -> list[run_folder.Run]:
     """The finished runs, checked to be repeats: parameters equal apart from the seed."""
     runs = []
     for run_dir in map(Path, run_dirs):
         if not (run_dir / "params.yaml").exists() or not (run_dir / "metrics.json").exists():
             raise PaperError(f"{run_dir} is not a finished run (no params.yaml or metrics.json): `make run` first, or choose RUNS=runs/<name>")
-        run = pipeline.Run.load(run_dir)
+        run = run_folder.Run.load(run_dir)
         if "evaluation" not in run.metrics():
             raise PaperError(f"{run_dir} has no evaluation in metrics.json: stage 06_analysis has not finished")
         runs.append(run)
@@ -150,7 +150,7 @@ def repeat_values(metrics: Sequence[dict[str, Any]]) -> dict[str, str]:
     return values
 
 
-def variables(runs: Sequence[pipeline.Run], validation: pipeline.Run | None = None) -> dict[str, str]:
+def variables(runs: Sequence[run_folder.Run], validation: run_folder.Run | None = None) -> dict[str, str]:
     """The numbers and provenance main.tex quotes: the repeats' metrics (summarised), the first
     repeat's parameters (the seeds listed), derived quantities, and ``validation.*``."""
     metrics = [run.metrics() for run in runs]
@@ -180,7 +180,7 @@ def variables(runs: Sequence[pipeline.Run], validation: pipeline.Run | None = No
     return values
 
 
-def switches(runs: Sequence[pipeline.Run], validation: pipeline.Run | None = None) -> dict[str, bool]:
+def switches(runs: Sequence[run_folder.Run], validation: run_folder.Run | None = None) -> dict[str, bool]:
     """What main.tex chooses its sentences by (``\\ifgu<name>``): the data source, zero counts,
     the run's options."""
     params, metrics = runs[0].params, [run.metrics() for run in runs]

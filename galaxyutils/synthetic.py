@@ -378,33 +378,33 @@ REAL_COUNTERPART = {
 }
 
 
-def real_counterparts(catalog: pd.DataFrame, family: str) -> pd.Series:
+def real_counterparts(catalogue: pd.DataFrame, family: str) -> pd.Series:
     """Boolean mask of real catalogue rows (with ``gz2_class``) of the family's kind."""
     kind, name = REAL_COUNTERPART[family]
     if kind == "coarse":
-        return catalog["gz2_class"].map(gz2.coarse_class) == name
-    return catalog["gz2_class"].map(lambda c: name in gz2.modifiers(c))
+        return catalogue["gz2_class"].map(gz2.coarse_class) == name
+    return catalogue["gz2_class"].map(lambda c: name in gz2.modifiers(c))
 
 
 def comparison_images(params, repo_root: Path, per_family: int = 4) -> tuple[dict, dict, dict]:
     """What judges the synthetic galaxies' realism (``plots.synthetic_vs_real``): per family,
     ``per_family`` drawn galaxies as the store keeps them, real GZ2 galaxies of the same kind from
     ``synthetic.compare_with`` (none when that folder is absent), and the real ones' label."""
-    from . import data
+    from . import data, readers
 
     size, crop = params.data.image_size, params.data.crop_fraction
     rendered = {}
     for family in FAMILIES:
         drawn = [sample_parameters(family, np.random.default_rng(params.seed * 1000 + k)) for k in range(per_family)]
         images = [render(p, params.synthetic.size, params.seed * 1000 + k) for k, p in enumerate(drawn)]
-        rendered[family] = [data._crop_resize(Image.fromarray(image), size, crop) for image in images]
+        rendered[family] = [data.crop_resize(Image.fromarray(image), size, crop) for image in images]
     real, labels = {}, {}
     root = resolve_root(params.synthetic.compare_with, repo_root)
     if root is not None and root.is_dir():
-        catalog = data.read_gz2_release(root).table
+        catalogue = readers.read_gz2_release(root).table
         rng = np.random.default_rng(params.seed)
         for family in FAMILIES:
-            members = catalog[real_counterparts(catalog, family).to_numpy()]
+            members = catalogue[real_counterparts(catalogue, family).to_numpy()]
             chosen = members.iloc[rng.permutation(len(members))[:per_family]]
             real[family] = [data.load_image(path, size, crop) for path in chosen.file_loc]
             labels[family] = f"{REAL_COUNTERPART[family][1]} (n={len(members)})"

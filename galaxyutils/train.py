@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import subprocess
@@ -26,6 +27,8 @@ from .augment import GalaxyAugment, centre_view, to_tensor
 from .config import Params
 from .files import write_atomic
 from .model import SimCLRModel, contrastive_loss
+
+logger = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["epoch", "loss", "lr", "embedding_std", "rankme", "galaxies_per_s", "augment_share", "seconds"]
 RANKME_GALAXIES = 512  # a fixed sample embedded after every epoch for the label-free RankMe score
@@ -192,7 +195,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     key = training_key(images, params)
     state = load_checkpoint(last, device) if last.exists() else None
     if state is not None and state.get("key") != key:
-        print(f"{last}: a checkpoint of training on other images or with other settings is not resumed; training starts afresh", flush=True)
+        logger.warning(f"{last}: a checkpoint of training on other images or with other settings is not resumed; training starts afresh")
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -230,10 +233,10 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
         if rank == 0:
             write_atomic(log.to_csv, log_path, index=False)
             save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1, key=key)
-            print(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
+            logger.info(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
                   f"RankMe {log.rankme.iloc[-1]:.1f}, "
                   f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time, "
-                  f"about {_duration(log.seconds.iloc[start_epoch:].mean() * (p.epochs - epoch - 1))} left", flush=True)
+                  f"about {_duration(log.seconds.iloc[start_epoch:].mean() * (p.epochs - epoch - 1))} left")
         if world > 1:
             dist.barrier()  # no rank starts the next epoch before rank 0 has written the checkpoint
     return model, log
@@ -246,7 +249,7 @@ def _duration(seconds: float) -> str:
 def train_run(run_dir: Path) -> None:
     """Train the run in ``run_dir`` (its params.yaml and image store); torchrun's entry point."""
     from .data import training_images
-    from .pipeline import Run
+    from .run_folder import Run
 
     run = Run.load(run_dir)
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1

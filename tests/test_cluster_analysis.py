@@ -1,10 +1,12 @@
+import logging
+
 import numba
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from galaxyutils import analysis, projection
+from galaxyutils import analysis, cluster, projection
 from galaxyutils.cluster import EmbeddingClusterer
 
 
@@ -103,8 +105,8 @@ def test_exemplars_and_similarity_search():
     assert len(exemplars) == clusterer.n_clusters_
     for cluster_id, rows in exemplars.items():
         assert (clusterer.labels_[rows] == cluster_id).all()
-    catalog = pd.DataFrame({"id_str": [str(i) for i in range(120)]})
-    neighbours = explore.similar(X, catalog, "0", k=5)
+    catalogue = pd.DataFrame({"id_str": [str(i) for i in range(120)]})
+    neighbours = explore.similar(X, catalogue, "0", k=5)
     assert len(neighbours) == 5 and "0" not in set(neighbours.id_str)
     assert (y[neighbours.row] == y[0]).all() and neighbours.distance.is_monotonic_increasing
 
@@ -133,7 +135,7 @@ def test_umap_reports_the_threads_it_used():
     assert threads == numba.get_num_threads()
 
 
-def _catalog_with_votes(X: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+def _catalogue_with_votes(X: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     from galaxyutils import gz2
 
     columns = list(gz2.key_answer_columns("weighted_fraction").values())[:2]
@@ -144,30 +146,30 @@ def _catalog_with_votes(X: np.ndarray, y: np.ndarray) -> pd.DataFrame:
 
 def test_the_protocol_scores_a_rescaled_or_rotated_embedding_the_same():
     X, y = make_blobs(n_samples=150, centers=3, n_features=20, cluster_std=3.0, random_state=2)
-    catalog = _catalog_with_votes(X, y)
+    catalogue = _catalogue_with_votes(X, y)
     rotation, _ = np.linalg.qr(np.random.default_rng(4).normal(size=(20, 20)))
     labels = np.zeros(len(X), int)
     embeddings = {"original": X, "scaled": 37.0 * X, "rotated": X @ rotation}
-    scores = analysis.evaluate_embeddings(embeddings, dict.fromkeys(embeddings, labels), catalog, components=10)
+    scores = analysis.evaluate_embeddings(embeddings, dict.fromkeys(embeddings, labels), catalogue, components=10)
     table = analysis.evaluation_table(scores)
     assert np.allclose(table["original"], table["scaled"], atol=1e-9, equal_nan=True)
     assert np.allclose(table["original"], table["rotated"], atol=1e-9, equal_nan=True)
-    as_is = analysis.evaluation_table(analysis.evaluate_embeddings(embeddings, dict.fromkeys(embeddings, labels), catalog, components=None))
+    as_is = analysis.evaluation_table(analysis.evaluate_embeddings(embeddings, dict.fromkeys(embeddings, labels), catalogue, components=None))
     # Without the protocol, a stretch of one axis changes the neighbours and so the scores.
     stretched = X * np.r_[50.0, np.ones(19)]
-    as_is_stretched = analysis.evaluate_embeddings({"stretched": stretched}, {"stretched": labels}, catalog, components=None)["stretched"]
+    as_is_stretched = analysis.evaluate_embeddings({"stretched": stretched}, {"stretched": labels}, catalogue, components=None)["stretched"]
     assert as_is_stretched["knn_balanced_accuracy"] != as_is.loc["knn_balanced_accuracy", "original"]
 
 
 def test_every_embedding_passes_through_the_same_protocol_function(monkeypatch):
     X, y = make_blobs(n_samples=60, centers=2, n_features=8, random_state=5)
-    catalog = _catalog_with_votes(X, y)
+    catalogue = _catalogue_with_votes(X, y)
     calls = []
     original = analysis.protocol_features
     monkeypatch.setattr(analysis, "protocol_features", lambda X, components, seed: calls.append((X.shape, components, seed)) or original(X, components, seed))
     names = ["simclr", "raw_pixels", "random_init", "imagenet"]
     embeddings = {name: X[:, : 4 + i] for i, name in enumerate(names)}
-    scores = analysis.evaluate_embeddings(embeddings, dict.fromkeys(names, np.zeros(60, int)), catalog, components=3, seed=7)
+    scores = analysis.evaluate_embeddings(embeddings, dict.fromkeys(names, np.zeros(60, int)), catalogue, components=3, seed=7)
     assert sorted(scores) == sorted(names)
     assert [c[1:] for c in calls] == [(3, 7)] * 4 and [c[0][1] for c in calls] == [4, 5, 6, 7]
     assert original(X, 3, 0).shape == (60, 3) and np.allclose(original(X, 3, 0), original(5.0 * X, 3, 0))
@@ -179,15 +181,28 @@ def test_the_galaxy_catalogue_opens_in_astropy_with_units_and_one_row_per_galaxy
     from galaxyutils import gz2
 
     smooth = gz2.key_answer_columns("weighted_fraction")["smooth"]
-    catalog = pd.DataFrame({"id_str": ["587722981736120347", "587722981736120348"], "ra": [150.1, 150.2], "dec": [2.2, 2.3],
+    catalogue = pd.DataFrame({"id_str": ["587722981736120347", "587722981736120348"], "ra": [150.1, 150.2], "dec": [2.2, 2.3],
                             "gz2_class": ["Ei", "Sc"], smooth: [0.9, 0.1]})
-    clusters = pd.DataFrame({"id_str": catalog.id_str, "cluster": [0, -1], "probability": [0.8, 0.0], "outlier_score": [0.1, 0.9],
+    clusters = pd.DataFrame({"id_str": catalogue.id_str, "cluster": [0, -1], "probability": [0.8, 0.0], "outlier_score": [0.1, 0.9],
                              "exemplar": [True, False]})
-    umap_xy = pd.DataFrame({"id_str": catalog.id_str, "x": [1.0, 2.0], "y": [3.0, 4.0]})
-    table = analysis.galaxy_catalogue(catalog, clusters, umap_xy)
+    umap_xy = pd.DataFrame({"id_str": catalogue.id_str, "x": [1.0, 2.0], "y": [3.0, 4.0]})
+    table = analysis.galaxy_catalogue(catalogue, clusters, umap_xy)
     csv, fits = analysis.write_catalogue(table, tmp_path)
     read = Table.read(fits)
     assert len(read) == len(pd.read_csv(csv)) == 2
     assert str(read["ra"].unit) == "deg" and read["cluster"].tolist() == [0, -1]
     assert "HDBSCAN" in read["cluster"].description and read["smooth_weighted_fraction"].tolist() == [0.9, 0.1]
     assert read["id_str"][0] == "587722981736120347"  # ids stay exact strings, not floats
+
+
+def test_progress_is_logged_where_the_user_looks_and_can_be_quietened(capsys):
+    X, _ = make_blobs(200, centers=3, n_features=4, random_state=0)
+    cluster.sweep(X, [10], [None], ["eom"])
+    assert "HDBSCAN pca min_cluster_size=10 min_samples=None eom: 3 clusters" in capsys.readouterr().out
+    package = logging.getLogger("galaxyutils")
+    package.setLevel(logging.WARNING)
+    try:
+        cluster.sweep(X, [10], [None], ["eom"])
+    finally:
+        package.setLevel(logging.INFO)
+    assert capsys.readouterr().out == ""

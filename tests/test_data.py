@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from galaxyutils import data, synthetic
+from galaxyutils import data, readers, synthetic
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def release(tmp_path):
 
 
 def test_every_bad_input_is_recorded_or_handled(release, tmp_path):
-    catalogue = data.read_gz2_release(release)
+    catalogue = readers.read_gz2_release(release)
     table, rejects = data.prepare(catalogue, tmp_path / "artifacts", size=24, crop_fraction=0.8, workers=1)
     reasons = dict(zip(rejects.file.map(lambda f: f.rsplit("/", 1)[-1]), rejects.reason))
     assert reasons["6.jpg"] == "image file missing"
@@ -39,7 +39,7 @@ def test_every_bad_input_is_recorded_or_handled(release, tmp_path):
     kept = set(table.file_loc.map(lambda f: f.rsplit("/", 1)[-1]))
     assert {"7.jpg", "8.jpg"} <= kept  # greyscale and odd-sized images are converted, not lost
     assert (store.reshape(len(store), -1).max(axis=1) > 0).all()
-    saved = pd.read_parquet(tmp_path / "artifacts" / "catalog.parquet")
+    saved = pd.read_parquet(tmp_path / "artifacts" / "catalogue.parquet")
     assert list(saved.id_str) == list(table.id_str) and {"id_str", "file_loc"} <= set(saved.columns)
     assert len(pd.read_csv(tmp_path / "artifacts" / "rejects.csv")) == len(rejects)
 
@@ -48,8 +48,8 @@ def test_no_usable_galaxy_is_a_clear_error(tmp_path):
     root = synthetic.write_release(tmp_path / "release", 2, seed=1, size=64, workers=1)
     for path in (root / "images").glob("*.jpg"):
         path.write_bytes(b"broken")
-    with pytest.raises(data.CatalogueError, match="no usable galaxies"):
-        data.prepare(data.read_gz2_release(root), tmp_path / "artifacts", 16, 1.0, workers=1)
+    with pytest.raises(readers.CatalogueError, match="no usable galaxies"):
+        data.prepare(readers.read_gz2_release(root), tmp_path / "artifacts", 16, 1.0, workers=1)
     assert len(pd.read_csv(tmp_path / "artifacts" / "rejects.csv")) == 2
 
 
@@ -107,7 +107,7 @@ def test_draft_decoding_matches_a_full_decode(shared_data):
 
 
 def test_reads_the_real_gz2_sample(shared_data):
-    catalogue = data.read_gz2_release(shared_data / "gz2_sample")
+    catalogue = readers.read_gz2_release(shared_data / "gz2_sample")
     assert len(catalogue.table) == 500
     assert "t01_smooth_or_features_a01_smooth_weighted_fraction" in catalogue.vote_columns
     assert catalogue.table.id_str.is_unique

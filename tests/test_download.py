@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import REPO_ROOT
-from galaxyutils import data, download, synthetic
+from galaxyutils import download, readers, synthetic
 
 
 class FakeRelease:
@@ -101,7 +101,7 @@ def test_download_builds_a_release_the_reader_accepts(fake_release, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "images_gz2.zip: MD5 verified" in result.stdout and "gz2_filename_mapping.csv: MD5 verified" in result.stdout
     assert "gz2_hart16.csv.gz: length checked, no published checksum" in result.stdout
-    catalogue = data.read_catalogue("auto", tmp_path / "gz2")
+    catalogue = readers.read_catalogue("auto", tmp_path / "gz2")
     assert len(catalogue.table) == 4 and catalogue.rejects.empty
 
 

@@ -15,15 +15,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def _page(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     n = 30
-    catalog = pd.DataFrame({"id_str": [f"5877{k:04d}" for k in range(n)], "gz2_class": ["Sc"] * 20 + ["Ei"] * 10,
+    catalogue = pd.DataFrame({"id_str": [f"5877{k:04d}" for k in range(n)], "gz2_class": ["Sc"] * 20 + ["Ei"] * 10,
                             "ra": rng.uniform(0, 360, n), "dec": rng.uniform(-10, 60, n)})
-    catalog.loc[3, "id_str"] = "<img src=x onerror=alert(1)>"  # a hostile catalogue string
-    catalog.loc[4, "gz2_class"] = "</script><script>window.pwned=1</script>"
+    catalogue.loc[3, "id_str"] = "<img src=x onerror=alert(1)>"  # a hostile catalogue string
+    catalogue.loc[4, "gz2_class"] = "</script><script>window.pwned=1</script>"
     clusters = pd.DataFrame({"cluster": rng.integers(-1, 3, n)})
     votes = pd.DataFrame({"smooth": rng.random(n), "spiral": rng.random(n)})
     images = (rng.random((n, 32, 32, 3)) * 255).astype(np.uint8)
     xy = rng.normal(size=(n, 2))
-    return explore.write_html(tmp_path / "explorer.html", catalog, clusters, xy, images, votes, EMBEDDINGS[:n], title="test <run>")
+    return explore.write_html(tmp_path / "explorer.html", catalogue, clusters, xy, images, votes, EMBEDDINGS[:n], title="test <run>")
 
 
 EMBEDDINGS = np.random.default_rng(1).normal(size=(30, 16))
@@ -37,12 +37,12 @@ def test_page_is_self_contained_and_escapes_catalogue_strings(tmp_path):
 
 
 def test_nearest_neighbours_match_similar_and_leave_out_the_galaxy_itself():
-    catalog = pd.DataFrame({"id_str": [str(k) for k in range(30)]})
+    catalogue = pd.DataFrame({"id_str": [str(k) for k in range(30)]})
     rows, distances = explore.nearest_neighbours(EMBEDDINGS, 5)
     assert rows.shape == (30, 5) and not (rows == np.arange(30)[:, None]).any()
     assert (np.diff(distances, axis=1) >= 0).all()
     for k in (0, 7, 29):
-        assert list(explore.similar(EMBEDDINGS, catalog, str(k), k=5).row) == list(rows[k])
+        assert list(explore.similar(EMBEDDINGS, catalogue, str(k), k=5).row) == list(rows[k])
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it where it can)")
@@ -73,9 +73,9 @@ def test_clicking_searching_and_more_like_this_in_chromium(tmp_path):
         assert page.evaluate("() => view.zoom") > 1  # the map zooms to the found galaxy
         page.click("#more")
         listed = page.locator("#similar figure").evaluate_all("figures => figures.map(f => f.dataset.id)")
-        catalog_ids = [f"5877{k:04d}" for k in range(30)]
-        catalog_ids[3] = "<img src=x onerror=alert(1)>"
-        expected = explore.similar(EMBEDDINGS, pd.DataFrame({"id_str": catalog_ids}), "58770012", k=8).id_str.tolist()
+        catalogue_ids = [f"5877{k:04d}" for k in range(30)]
+        catalogue_ids[3] = "<img src=x onerror=alert(1)>"
+        expected = explore.similar(EMBEDDINGS, pd.DataFrame({"id_str": catalogue_ids}), "58770012", k=8).id_str.tolist()
         assert listed == expected
         page.locator("#similar figure").first.click()
         assert page.locator("#details").inner_text().split("\n")[0].endswith(expected[0])

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import pytest
 
-from galaxyutils import compare, config, pipeline
+from galaxyutils import compare, config, pipeline, run_folder
 
 
 def _keys(*overrides: str) -> dict[str, str]:
@@ -84,7 +84,7 @@ def test_a_sweep_over_hdbscan_settings_reuses_training(smoke_run, hdbscan_sweep)
     runs = sorted(p for p in sweep_dir.iterdir() if (p / "params.yaml").exists())
     assert [r.name for r in runs] == ["hdbscan.min_cluster_size=10", "hdbscan.min_cluster_size=30"]
     for run_dir in runs:
-        record = pipeline.stage_record(run_dir)
+        record = run_folder.stage_record(run_dir)
         for stage in ("01_data", "02_simclr_train", "03_embed"):
             assert record[stage]["status"] == "reused" and record[stage]["source"] == str(smoke_dir.resolve()), (run_dir, stage)
         for stage in ("04_pca_hdbscan", "05_umap", "06_analysis"):

@@ -37,10 +37,10 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     for stage in ("01_data", "02_simclr_train", "03_embed", "04_pca_hdbscan", "05_umap", "06_analysis"):
         assert (run_dir / "notebooks" / f"{stage}.ipynb").exists()
         assert f"{stage}: done in" in stdout
-    catalog = pd.read_parquet(run_dir / "artifacts" / "catalog.parquet")
+    catalogue = pd.read_parquet(run_dir / "artifacts" / "catalogue.parquet")
     clusters = pd.read_parquet(run_dir / "artifacts" / "clusters.parquet")
     umap = pd.read_parquet(run_dir / "artifacts" / "umap.parquet")
-    assert list(clusters.id_str) == list(catalog.id_str) == list(umap.id_str)
+    assert list(clusters.id_str) == list(catalogue.id_str) == list(umap.id_str)
     assert {"cluster", "probability", "outlier_score"} <= set(clusters.columns)
     figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
     assert {"01_examples", "01_synthetic_vs_real", "02_training", "04_pca_variance", "04_hdbscan_sweep", "04_condensed_tree",
@@ -53,7 +53,7 @@ def test_smoke_run_folder_follows_the_stage_contracts(smoke_run):
     assert (run_dir / "tables" / "evaluation_as_is.csv").exists()
     from astropy.table import Table
 
-    assert len(Table.read(run_dir / "catalogue.fits")) == len(catalog) == len(pd.read_csv(run_dir / "catalogue.csv"))
+    assert len(Table.read(run_dir / "catalogue.fits")) == len(catalogue) == len(pd.read_csv(run_dir / "catalogue.csv"))
 
 
 def test_the_console_and_run_log_show_progress_and_no_noise(smoke_run):
@@ -70,6 +70,14 @@ def test_resume_skips_finished_stages(smoke_run, cli):
     result = cli("run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("skipped") == 6
+
+
+def test_quiet_keeps_the_console_to_warnings_while_the_run_log_keeps_everything(smoke_run, cli):
+    run_dir, _ = smoke_run
+    result = cli("--quiet", "run", "--profile", "smoke", "--run-dir", str(run_dir), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "skipped" not in result.stdout + result.stderr and f"results: {run_dir}" in result.stdout
+    assert (run_dir / "run.log").read_text().count("outputs present for these parameters, skipped") >= 6
 
 
 def test_resume_refuses_a_folder_with_other_parameters(smoke_run, cli):
@@ -105,8 +113,8 @@ def test_real_gz2_sample_runs_end_to_end(shared_data, tmp_path, cli):
     assert metrics["evaluation"]["raw_pixels"]["knn_r2"]["edge_on"] > 0.3
     # Frozen ImageNet features carry smoothness far better than pixels (0.41-0.53 against 0.13-0.18 on the halves).
     assert metrics["evaluation"]["imagenet"]["knn_r2"]["smooth"] > metrics["evaluation"]["raw_pixels"]["knn_r2"]["smooth"] + 0.1
-    catalog = pd.read_parquet(run_dir / "artifacts" / "catalog.parquet")
-    assert "t01_smooth_or_features_a01_smooth_weighted_fraction" in catalog.columns
+    catalogue = pd.read_parquet(run_dir / "artifacts" / "catalogue.parquet")
+    assert "t01_smooth_or_features_a01_smooth_weighted_fraction" in catalogue.columns
 
 
 def test_publish_copies_a_runs_figures_and_names_the_run(smoke_run, cli, tmp_path):

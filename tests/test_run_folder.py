@@ -3,10 +3,11 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from galaxyutils import config, pipeline
+from galaxyutils import config, pipeline, run_folder
 
 
 def test_a_folder_that_is_not_a_run_folder_is_refused_and_left_alone(tmp_path, cli):
@@ -29,7 +30,7 @@ def test_a_new_run_in_an_old_run_folder_removes_only_what_the_old_run_wrote(tmp_
     (run_dir / "figures" / "my_annotated_copy.png").write_bytes(b"mine")
     (run_dir / "notes.md").write_text("mine")
     (run_dir / "stages.json").write_text('{"02_simclr_train": {"files": ["figures/02_training.png"]}}')
-    kept = pipeline.clear_run_folder(run_dir)
+    kept = run_folder.clear_run_folder(run_dir)
     assert sorted(p.relative_to(run_dir).as_posix() for p in kept) == ["figures/my_annotated_copy.png", "notes.md"]
     assert not (run_dir / "artifacts").exists() and not (run_dir / "params.yaml").exists()
 
@@ -39,16 +40,16 @@ def test_a_second_run_on_a_live_run_folder_is_refused_and_a_stale_lock_is_taken_
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         run_dir.mkdir()
-        (run_dir / pipeline.LOCK_NAME).write_text(f"{os.uname().nodename} {sleeper.pid}\n")
-        with pytest.raises(pipeline.RunFolderError, match="in use by another run"):
+        (run_dir / run_folder.LOCK_NAME).write_text(f"{os.uname().nodename} {sleeper.pid}\n")
+        with pytest.raises(run_folder.RunFolderError, match="in use by another run"):
             pipeline.run_pipeline(config.resolve("smoke"), run_dir)
     finally:
         sleeper.kill()
         sleeper.wait()
     # The holder is gone (a killed run): its lock is stale and the next run takes it over.
-    with pipeline.RunLock(run_dir) as lock:
+    with run_folder.RunLock(run_dir) as lock:
         assert lock.holder() == (os.uname().nodename, os.getpid())
-    assert not (run_dir / pipeline.LOCK_NAME).exists()
+    assert not (run_dir / run_folder.LOCK_NAME).exists()
 
 
 def test_a_relative_run_dir_keeps_its_log_when_a_stage_changes_directory(tmp_path, monkeypatch):
@@ -61,5 +62,5 @@ def test_a_relative_run_dir_keeps_its_log_when_a_stage_changes_directory(tmp_pat
         log("epoch 1/1: loss 1.0")
 
     monkeypatch.setattr(pipeline, "_run_stages", stages)
-    pipeline.run_pipeline(config.resolve("smoke"), pipeline.Path("relative-run"), log=lambda message: None)
+    pipeline.run_pipeline(config.resolve("smoke"), Path("relative-run"), log=lambda message: None)
     assert "epoch 1/1" in (tmp_path / "relative-run" / "run.log").read_text()
