@@ -8,6 +8,10 @@ import os
 import platform
 from pathlib import Path
 
+import pandas as pd
+
+from galaxyutils.compare import to_markdown
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -19,10 +23,7 @@ def machine() -> dict:
 
 
 def _markdown(rows: list[dict]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return to_markdown(pd.DataFrame(rows), index=False)
 
 
 def write_results(name: str, rows: list[dict], notes: str = "", tables: dict[str, list[dict]] | None = None) -> str:

@@ -134,6 +134,12 @@ def cluster_labels(X: np.ndarray, params, setting: dict) -> np.ndarray:
     return EmbeddingClusterer.from_params(params, **setting).fit(X).labels_
 
 
+def baseline_labels(embeddings: dict[str, np.ndarray], params, setting: dict, n: int) -> dict[str, np.ndarray]:
+    """Each baseline embedding clustered as 04 clustered SimCLR's (every embedded image, extra ones
+    too, the run's ``setting``); the labels of the first ``n`` rows, the catalogue's galaxies."""
+    return {name: cluster_labels(X, params, setting)[:n] for name, X in embeddings.items()}
+
+
 def _hdbscan(min_cluster_size: int, min_samples: int | None, method: str) -> hdbscan.HDBSCAN:
     return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method, gen_min_span_tree=True)
 
@@ -217,11 +223,22 @@ def choose_setting(reduced: np.ndarray, params) -> ClusterChoice:
     return ClusterChoice(setting, why, table, best_by_space)
 
 
-def clusters_table(clusterer: EmbeddingClusterer, ids: pd.Series) -> pd.DataFrame:
+def labels_by_space(choice: ClusterChoice, clusterer: EmbeddingClusterer, X: np.ndarray, params) -> dict[str, np.ndarray]:
+    """HDBSCAN labels of each clustering space's own best setting, so both spaces are reported:
+    the chosen setting's are ``clusterer``'s own, the others are fitted on ``X``."""
+    return {space: clusterer.labels_ if setting == choice.setting else cluster_labels(X, params, setting)
+            for space, setting in choice.best_by_space.items()}
+
+
+def clusters_table(clusterer: EmbeddingClusterer, ids: pd.Series, by_space: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """04's per-galaxy result: ``id_str``, ``cluster`` (-1 noise), membership ``probability``,
-    GLOSH ``outlier_score`` and whether the galaxy is one of its cluster's ``exemplar``s."""
+    GLOSH ``outlier_score``, whether the galaxy is one of its cluster's ``exemplar``s, and a
+    ``cluster_<space>`` column for each labelling in ``by_space``."""
     exemplar = np.zeros(len(ids), bool)
     for rows in clusterer.exemplar_indices().values():
         exemplar[rows] = True
-    return pd.DataFrame({"id_str": np.asarray(ids), "cluster": clusterer.labels_, "probability": clusterer.probabilities_,
-                         "outlier_score": clusterer.outlier_scores_, "exemplar": exemplar})
+    table = pd.DataFrame({"id_str": np.asarray(ids), "cluster": clusterer.labels_, "probability": clusterer.probabilities_,
+                          "outlier_score": clusterer.outlier_scores_, "exemplar": exemplar})
+    for space, labels in (by_space or {}).items():
+        table[f"cluster_{space}"] = labels
+    return table

@@ -84,8 +84,10 @@ def _format(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    return table.map(_format).to_markdown()
+def to_markdown(table: pd.DataFrame, index: bool = True) -> str:
+    """A markdown table (floats to 4 significant digits, NaN and None left blank): the one
+    formatter of the comparison tables and the benchmarks' results."""
+    return table.map(_format).to_markdown(index=index)
 
 
 def comparison_figure(table: pd.DataFrame):

@@ -97,6 +97,16 @@ class Run:
         array = self.load_array(name)
         return np.concatenate([array, self.load_array(f"{name}_extra")]) if self.has_extra() else array
 
+    def save_rows(self, name: str, rows, n: int) -> None:
+        """Save per-image ``rows`` (a DataFrame or an array, the catalogue's ``n`` rows first): the
+        catalogue's as ``name``, the extra unlabelled images' as ``name_extra`` when the run has
+        them; ``load_rows`` reads an array back whole."""
+        save = self.save_table if hasattr(rows, "iloc") else self.save_array
+        head, tail = (rows.iloc[:n].reset_index(drop=True), rows.iloc[n:].reset_index(drop=True)) if hasattr(rows, "iloc") else (rows[:n], rows[n:])
+        save(name, head)
+        if self.has_extra():
+            save(f"{name}_extra", tail)
+
     def embeddings(self, extra: bool = False) -> dict[str, Any]:
         """The SimCLR embedding (``simclr``) and every baseline 03 wrote, by name; catalogue rows,
         then with ``extra`` the extra unlabelled images' rows."""

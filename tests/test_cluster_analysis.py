@@ -92,6 +92,13 @@ def test_the_sweep_tries_both_clustering_spaces_and_keeps_each_best():
     assert set(choice.best_by_space) == {"pca", "umap"} and choice.setting in choice.best_by_space.values()
     umap_labels = cluster.cluster_labels(X, params, choice.best_by_space["umap"])
     assert analysis.cluster_agreement(umap_labels, pd.Series(_))["ari"] > 0.9
+    chosen = EmbeddingClusterer.from_params(params, **choice.setting).fit(X)
+    table = cluster.clusters_table(chosen, pd.Series(range(len(X))), cluster.labels_by_space(choice, chosen, X, params))
+    assert (table[f"cluster_{choice.setting['space']}"] == table.cluster).all()
+    assert (table.cluster_umap.to_numpy() == umap_labels).all()
+    # A baseline is fitted on every embedded image (the last 40 stand for extra ones) and scored on the catalogue's 200.
+    labels = cluster.baseline_labels({"baseline": X}, params, choice.best_by_space["umap"], 200)["baseline"]
+    assert len(labels) == 200 and (labels == umap_labels[:200]).all()
     fixed = cluster.choose_setting(reduced, config.resolve("smoke", ["hdbscan.sweep=false", "hdbscan.space=umap"]))
     assert fixed.sweep is None and fixed.setting["space"] == "umap" and "fixed" in fixed.why
 

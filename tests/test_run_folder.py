@@ -64,3 +64,18 @@ def test_a_relative_run_dir_keeps_its_log_when_a_stage_changes_directory(tmp_pat
     monkeypatch.setattr(pipeline, "_run_stages", stages)
     pipeline.run_pipeline(config.resolve("smoke"), Path("relative-run"), log=lambda message: None)
     assert "epoch 1/1" in (tmp_path / "relative-run" / "run.log").read_text()
+
+
+def test_per_image_rows_are_split_into_the_catalogue_and_the_extra_images(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    run = run_folder.Run.create(tmp_path / "run", config.resolve("smoke"))
+    table = pd.DataFrame({"id_str": ["a", "b", "c"], "cluster": [0, -1, 1]})
+    run.save_rows("clusters", table, 2)
+    assert not run.path("clusters_extra.parquet").exists() and len(run.load_table("clusters")) == 2
+    run.save_table("catalogue_extra", pd.DataFrame({"id_str": ["c"]}))
+    run.save_rows("clusters", table, 2)
+    run.save_rows("pca", np.arange(6.0).reshape(3, 2), 2)
+    assert list(run.load_table("clusters").id_str) == ["a", "b"] and list(run.load_table("clusters_extra").id_str) == ["c"]
+    assert (run.load_rows("pca") == np.arange(6.0).reshape(3, 2)).all() and run.load_array("pca").shape == (2, 2)
