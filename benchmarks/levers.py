@@ -1,0 +1,85 @@
+"""Benchmark: levers on finished runs' embeddings, without retraining, under the evaluation protocol.
+
+For each run folder (repeats of one profile), every candidate embedding is built from what 03
+stored, scored like 06 scores SimCLR's (analysis.protocol_features, kNN k=10, 5-fold) on a tuning
+and a report half of the catalogue (split at random, seed 0), and clustered as 04 clusters
+(the label-free choice of clustering space and HDBSCAN setting, on every embedded image) to give
+V-measure and noise on the catalogue:
+  simclr: the run's own embedding (its scores reproduce the run's metrics.json).
+  simclr+imagenet: SimCLR's and the frozen ImageNet features side by side, each L2-normalised,
+      so each counts equally.
+  imagenet: the frozen baseline, clustered the same way.
+Run: .venv/bin/python benchmarks/levers.py runs/gz2-pretrained-seed0 runs/gz2-pretrained-seed1 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import normalize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baselines import score  # noqa: E402
+from common import write_results  # noqa: E402
+
+from galaxyutils import analysis, cluster  # noqa: E402
+from galaxyutils.run_folder import Run  # noqa: E402
+
+
+def candidates(run: Run) -> dict[str, np.ndarray]:
+    """Each lever's embedding of every embedded image (the catalogue's rows first)."""
+    embeddings = run.embeddings(extra=True)
+    side_by_side = np.hstack([normalize(embeddings["simclr"]), normalize(embeddings["imagenet"])])
+    return {"simclr": embeddings["simclr"], "simclr+imagenet": side_by_side, "imagenet": embeddings["imagenet"]}
+
+
+def clusters(X: np.ndarray, run: Run, n: int) -> dict[str, float]:
+    """04's label-free procedure on ``X``; agreement with the coarse classes on the catalogue."""
+    first = cluster.EmbeddingClusterer.from_params(run.params).fit(X)
+    choice = cluster.choose_setting(first.reduced_, run.params)
+    labels = cluster.cluster_labels(X, run.params, choice.setting)[:n]
+    _, classes = analysis.truth_labels(run.load_table("catalogue"))
+    agreement = analysis.cluster_agreement(labels, classes)
+    return {"v_measure": agreement["v_measure"], "n_clusters": cluster.count_clusters(labels),
+            "noise": float(np.mean(labels == -1)), "space": choice.setting["space"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    args = parser.parse_args()
+    rows = []
+    for run_dir in args.run_dirs:
+        run = Run.load(run_dir)
+        catalogue = run.load_table("catalogue")
+        n = len(catalogue)
+        order = np.random.default_rng(0).permutation(n)
+        halves = {"tuning": np.sort(order[: n // 2]), "report": np.sort(order[n // 2 :]), "all": np.arange(n)}
+        for lever, X in candidates(run).items():
+            clustered = clusters(X, run, n)
+            for half, members in halves.items():
+                rows.append({"run": run_dir.name, "seed": run.params.seed, "lever": lever, "half": half, **score(X[:n], catalogue, members),
+                             **(clustered if half == "all" else {})})
+            print(rows[-3:], flush=True)
+    summary = []
+    for lever in dict.fromkeys(r["lever"] for r in rows):
+        for half in ("tuning", "report", "all"):
+            chosen = [r for r in rows if r["lever"] == lever and r["half"] == half]
+            line = {"lever": lever, "half": half, "runs": len(chosen)}
+            for key in ("smooth", "edge_on", "spiral", "balanced_accuracy", "v_measure", "noise"):
+                values = [r[key] for r in chosen if key in r]
+                if values:
+                    line[key] = f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+            summary.append(line)
+    notes = ("Scores: kNN R^2 of the weighted vote fractions (smooth, edge-on, spiral) and kNN balanced accuracy of the coarse "
+             "classes under the protocol; V-measure and noise (share of the catalogue's galaxies) of the clusters 04's label-free "
+             "choice gives. Mean ± sd over the runs given.")
+    write_results("levers", summary, notes, {"per run": rows})
+
+
+if __name__ == "__main__":
+    main()
