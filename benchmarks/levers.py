@@ -37,12 +37,11 @@ def candidates(run: Run) -> dict[str, np.ndarray]:
     return {"simclr": embeddings["simclr"], "simclr+imagenet": side_by_side, "imagenet": embeddings["imagenet"]}
 
 
-def clusters(X: np.ndarray, run: Run, n: int) -> dict[str, float]:
-    """04's label-free procedure on ``X``; agreement with the coarse classes on the catalogue."""
-    first = cluster.EmbeddingClusterer.from_params(run.params).fit(X)
-    choice = cluster.choose_setting(first.reduced_, run.params)
-    labels = cluster.cluster_labels(X, run.params, choice.setting)[:n]
-    _, classes = analysis.truth_labels(run.load_table("catalogue"))
+def clusters(X: np.ndarray, params, classes) -> dict[str, float]:
+    """04's label-free procedure on ``X``; agreement with the catalogue's ``classes`` (its first rows)."""
+    first = cluster.EmbeddingClusterer.from_params(params).fit(X)
+    choice = cluster.choose_setting(first.reduced_, params)
+    labels = cluster.cluster_labels(X, params, choice.setting)[: len(classes)]
     agreement = analysis.cluster_agreement(labels, classes)
     return {"v_measure": agreement["v_measure"], "n_clusters": cluster.count_clusters(labels),
             "noise": float(np.mean(labels == -1)), "space": choice.setting["space"]}
@@ -57,10 +56,11 @@ def main() -> None:
         run = Run.load(run_dir)
         catalogue = run.load_table("catalogue")
         n = len(catalogue)
+        _, classes = analysis.truth_labels(catalogue)
         order = np.random.default_rng(0).permutation(n)
         halves = {"tuning": np.sort(order[: n // 2]), "report": np.sort(order[n // 2 :]), "all": np.arange(n)}
         for lever, X in candidates(run).items():
-            clustered = clusters(X, run, n)
+            clustered = clusters(X, run.params, classes)
             for half, members in halves.items():
                 rows.append({"run": run_dir.name, "seed": run.params.seed, "lever": lever, "half": half, **score(X[:n], catalogue, members),
                              **(clustered if half == "all" else {})})

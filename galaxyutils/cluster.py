@@ -162,7 +162,7 @@ def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[in
                      "dbcv": float(fitted.relative_validity_) if n_clusters >= 2 else float("nan")})
         row = rows[-1]
         logger.info(f"HDBSCAN {space} min_cluster_size={size} min_samples={samples} {method}: {n_clusters} clusters, "
-                 f"{row['noise_fraction']:.0%} noise, largest cluster {row['largest_share']:.0%} of the clustered, DBCV {row['dbcv']:.3f}")
+                    f"{row['noise_fraction']:.0%} noise, largest cluster {row['largest_share']:.0%} of the clustered, DBCV {row['dbcv']:.3f}")
     return pd.DataFrame(rows)
 
 
