@@ -8,8 +8,12 @@ V-measure and noise on the catalogue:
   simclr: the run's own embedding (its scores reproduce the run's metrics.json).
   simclr+imagenet: SimCLR's and the frozen ImageNet features side by side, each L2-normalised,
       so each counts equally.
+  simclr-tta: the run's encoder averaged over each galaxy's 8 orientations (rotations by 90
+      degrees, with and without a flip; what 03 stores with embed.tta), computed here from the
+      run's checkpoint and stored images: a galaxy has no preferred orientation on the sky.
   imagenet: the frozen baseline, clustered the same way.
 Run: .venv/bin/python benchmarks/levers.py runs/gz2-pretrained-seed0 runs/gz2-pretrained-seed1 ...
+(--levers simclr,simclr-tta to try only some).
 """
 
 from __future__ import annotations
@@ -26,22 +30,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import score  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import analysis, cluster  # noqa: E402
+from galaxyutils import analysis, cluster, embed, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
+LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet")
 
-def candidates(run: Run) -> dict[str, np.ndarray]:
-    """Each lever's embedding of every embedded image (the catalogue's rows first)."""
+
+def orientation_averaged(run: Run) -> np.ndarray:
+    """The run's SimCLR embedding of every embedded image, averaged over the 8 orientations."""
+    device = train.select_device(run.params.train.device, run.params.train.threads)
+    model = train.build_model(run.params, device)
+    model.load_state_dict(train.load_checkpoint(run.path("checkpoints/last.pt"), device)["model"])
+    return embed.encode(model, run.load_rows("images"), run.params.embed.batch_size, device, tta=True)
+
+
+def candidate(run: Run, lever: str) -> np.ndarray:
+    """One lever's embedding of every embedded image (the catalogue's rows first)."""
+    if lever == "simclr-tta":
+        return orientation_averaged(run)
     embeddings = run.embeddings(extra=True)
-    side_by_side = np.hstack([normalize(embeddings["simclr"]), normalize(embeddings["imagenet"])])
-    return {"simclr": embeddings["simclr"], "simclr+imagenet": side_by_side, "imagenet": embeddings["imagenet"]}
+    if lever == "simclr+imagenet":
+        return np.hstack([normalize(embeddings["simclr"]), normalize(embeddings["imagenet"])])
+    return embeddings[lever]
 
 
 def clusters(X: np.ndarray, params, classes) -> dict[str, float]:
     """04's label-free procedure on ``X``; agreement with the catalogue's ``classes`` (its first rows)."""
-    first = cluster.EmbeddingClusterer.from_params(params).fit(X)
-    choice = cluster.choose_setting(first.reduced_, params)
-    labels = cluster.cluster_labels(X, params, choice.setting)[: len(classes)]
+    _, choice, chosen = cluster.fit_chosen(X, params)
+    labels = chosen.labels_[: len(classes)]
     agreement = analysis.cluster_agreement(labels, classes)
     return {"v_measure": agreement["v_measure"], "n_clusters": cluster.count_clusters(labels),
             "noise": float(np.mean(labels == -1)), "space": choice.setting["space"]}
@@ -50,7 +66,12 @@ def clusters(X: np.ndarray, params, classes) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--levers", default=",".join(LEVERS), help=f"comma-separated, of {', '.join(LEVERS)} (default: all)")
     args = parser.parse_args()
+    levers = args.levers.split(",")
+    unknown = set(levers) - set(LEVERS)
+    if unknown:
+        parser.error(f"unknown lever(s): {', '.join(sorted(unknown))}")
     rows = []
     for run_dir in args.run_dirs:
         run = Run.load(run_dir)
@@ -59,7 +80,8 @@ def main() -> None:
         _, classes = analysis.truth_labels(catalogue)
         order = np.random.default_rng(0).permutation(n)
         halves = {"tuning": np.sort(order[: n // 2]), "report": np.sort(order[n // 2 :]), "all": np.arange(n)}
-        for lever, X in candidates(run).items():
+        for lever in levers:
+            X = candidate(run, lever)
             clustered = clusters(X, run.params, classes)
             for half, members in halves.items():
                 rows.append({"run": run_dir.name, "seed": run.params.seed, "lever": lever, "half": half, **score(X[:n], catalogue, members),

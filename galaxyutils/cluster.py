@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import hdbscan
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
 
@@ -70,12 +70,29 @@ class EmbeddingClusterer(BaseEstimator, ClusterMixin):
         cumulative = np.cumsum(full.explained_variance_ratio_)
         self.n_components_ = int(min(np.searchsorted(cumulative, self.variance) + 1, len(cumulative)))
         self.reduced_ = full.transform(X)[:, : self.n_components_]
-        self.space_ = clustering_space(self.reduced_, self.space, self.umap_components, self.umap_neighbors, self.random_state)
+        return self._fit_space(clustering_space(self.reduced_, self.space, self.umap_components, self.umap_neighbors, self.random_state))
+
+    def _fit_space(self, space: np.ndarray) -> "EmbeddingClusterer":
+        self.space_ = space
         self.clusterer_ = _hdbscan(self.min_cluster_size, self.min_samples, self.cluster_selection_method).fit(self.space_)
         self.labels_ = self.clusterer_.labels_
         self.probabilities_ = self.clusterer_.probabilities_
         self.outlier_scores_ = self.clusterer_.outlier_scores_
         return self
+
+    def with_setting(self, setting: dict, spaces: dict[str, np.ndarray] | None = None) -> "EmbeddingClusterer":
+        """This fit with the HDBSCAN ``setting`` instead (a sweep's choice): a fitted copy that
+        reuses this fit's normalisation and PCA, and the clustering space from ``spaces`` (by
+        name, as ``choose_setting`` built them) when it is there, so neither PCA nor UMAP is
+        computed twice (minutes at full GZ2 size). Itself when the setting is already its own."""
+        if all(self.get_params()[name] == value for name, value in setting.items()):
+            return self
+        refit = clone(self).set_params(**setting)
+        refit.explained_variance_ratio_, refit.n_components_, refit.reduced_ = self.explained_variance_ratio_, self.n_components_, self.reduced_
+        space = (spaces or {}).get(refit.space)
+        if space is None:
+            space = clustering_space(refit.reduced_, refit.space, refit.umap_components, refit.umap_neighbors, refit.random_state)
+        return refit._fit_space(space)
 
     def exemplar_indices(self) -> dict[int, np.ndarray]:
         """Per cluster, the rows of its exemplars: the points of each leaf of the cluster's
@@ -198,12 +215,14 @@ def sweep_grid(params) -> tuple[list[int], list[int | None], list[str]]:
 
 @dataclass
 class ClusterChoice:
-    """The run's HDBSCAN setting and why; with the sweep, its table and each space's best setting."""
+    """The run's HDBSCAN setting and why; with the sweep, its table, each space's best setting and
+    the spaces themselves (for ``EmbeddingClusterer.with_setting``)."""
 
     setting: dict
     why: str
     sweep: pd.DataFrame | None = None
     best_by_space: dict[str, dict] = field(default_factory=dict)
+    spaces: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # the clustering spaces the sweep built
 
 
 def choose_setting(reduced: np.ndarray, params) -> ClusterChoice:
@@ -220,13 +239,22 @@ def choose_setting(reduced: np.ndarray, params) -> ClusterChoice:
     table = sweep(spaces, *sweep_grid(h))
     setting, why = choose(table, h.max_noise, h.max_cluster_share)
     best_by_space = {space: choose(table[table.space == space], h.max_noise, h.max_cluster_share)[0] for space in spaces}
-    return ClusterChoice(setting, why, table, best_by_space)
+    return ClusterChoice(setting, why, table, best_by_space, spaces)
 
 
-def labels_by_space(choice: ClusterChoice, clusterer: EmbeddingClusterer, X: np.ndarray, params) -> dict[str, np.ndarray]:
+def fit_chosen(X: np.ndarray, params) -> tuple[EmbeddingClusterer, ClusterChoice, EmbeddingClusterer]:
+    """04's clustering of embedding ``X`` in one call: the first fit (the profile's setting, its
+    PCA), the label-free choice of setting (``choose_setting``) and the fit with that setting."""
+    first = EmbeddingClusterer.from_params(params).fit(X)
+    choice = choose_setting(first.reduced_, params)
+    return first, choice, first.with_setting(choice.setting, choice.spaces)
+
+
+def labels_by_space(choice: ClusterChoice, first: EmbeddingClusterer, chosen: EmbeddingClusterer) -> dict[str, np.ndarray]:
     """HDBSCAN labels of each clustering space's own best setting, so both spaces are reported:
-    the chosen setting's are ``clusterer``'s own, the others are fitted on ``X``."""
-    return {space: clusterer.labels_ if setting == choice.setting else cluster_labels(X, params, setting)
+    the chosen setting's are ``chosen``'s own, the others are fitted on ``first``'s PCA
+    components in the space the sweep built."""
+    return {space: chosen.labels_ if setting == choice.setting else first.with_setting(setting, choice.spaces).labels_
             for space, setting in choice.best_by_space.items()}
 
 

@@ -86,21 +86,25 @@ def test_the_sweep_tries_both_clustering_spaces_and_keeps_each_best():
 
     X, _ = make_blobs(n_samples=240, centers=3, n_features=30, cluster_std=2.0, random_state=3)
     params = config.resolve("smoke", ["hdbscan.min_cluster_size=20"])
-    reduced = EmbeddingClusterer.from_params(params).fit(X).reduced_
-    choice = cluster.choose_setting(reduced, params)
+    first, choice, chosen = cluster.fit_chosen(X, params)
     assert set(choice.sweep.space) == {"pca", "umap"} and len(choice.sweep) == 2 * 3 * 3 * 2
     assert set(choice.best_by_space) == {"pca", "umap"} and choice.setting in choice.best_by_space.values()
     umap_labels = cluster.cluster_labels(X, params, choice.best_by_space["umap"])
     assert analysis.cluster_agreement(umap_labels, pd.Series(_))["ari"] > 0.9
-    chosen = EmbeddingClusterer.from_params(params, **choice.setting).fit(X)
-    table = cluster.clusters_table(chosen, pd.Series(range(len(X))), cluster.labels_by_space(choice, chosen, X, params))
+    # Reusing the first fit's PCA and the sweep's spaces gives what fitting each setting afresh gives.
+    assert (chosen.labels_ == cluster.cluster_labels(X, params, choice.setting)).all() and chosen.reduced_ is first.reduced_
+    table = cluster.clusters_table(chosen, pd.Series(range(len(X))), cluster.labels_by_space(choice, first, chosen))
     assert (table[f"cluster_{choice.setting['space']}"] == table.cluster).all()
     assert (table.cluster_umap.to_numpy() == umap_labels).all()
+    assert (table.cluster_pca.to_numpy() == cluster.cluster_labels(X, params, choice.best_by_space["pca"])).all()
     # A baseline is fitted on every embedded image (the last 40 stand for extra ones) and scored on the catalogue's 200.
     labels = cluster.baseline_labels({"baseline": X}, params, choice.best_by_space["umap"], 200)["baseline"]
     assert len(labels) == 200 and (labels == umap_labels[:200]).all()
-    fixed = cluster.choose_setting(reduced, config.resolve("smoke", ["hdbscan.sweep=false", "hdbscan.space=umap"]))
+    fixed = cluster.choose_setting(first.reduced_, config.resolve("smoke", ["hdbscan.sweep=false", "hdbscan.space=umap"]))
     assert fixed.sweep is None and fixed.setting["space"] == "umap" and "fixed" in fixed.why
+    # Without a sweep the first fit already has the profile's setting: it is not fitted again.
+    first_fixed, _, chosen_fixed = cluster.fit_chosen(X, config.resolve("smoke", ["hdbscan.sweep=false", "hdbscan.space=umap"]))
+    assert chosen_fixed is first_fixed and first_fixed.space == "umap"
 
 
 def test_exemplars_and_similarity_search():
