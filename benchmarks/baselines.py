@@ -29,14 +29,15 @@ RAW_SIZES = (8, 12, 16, 24, 32)
 IMAGENET_SETTINGS = ((160, 0.5), (224, 0.5), (224, 0.35), (224, 0.25), (288, 0.35))
 
 
-def score(X: np.ndarray, catalogue, rows: np.ndarray) -> dict[str, float]:
-    """The protocol's headline scores of ``X`` on the galaxies ``rows``."""
-    features = analysis.protocol_features(X[rows])
+def score(X: np.ndarray, catalogue, rows: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """The protocol's headline scores of ``X`` on the galaxies ``rows``, folds drawn with ``seed``
+    (06 uses the run's seed)."""
+    features = analysis.protocol_features(X[rows], seed=seed)
     subset = catalogue.iloc[rows].reset_index(drop=True)
-    r2 = analysis.knn_r2(features, analysis.key_votes(subset))
+    r2 = analysis.knn_r2(features, analysis.key_votes(subset), seed=seed)
     _, classes = analysis.truth_labels(subset)
     known = classes.notna().to_numpy()
-    accuracy = analysis.knn_balanced_accuracy(features[known], classes[known].reset_index(drop=True))
+    accuracy = analysis.knn_balanced_accuracy(features[known], classes[known].reset_index(drop=True), seed=seed)
     return {"mean_knn_r2": float(np.mean(list(r2.values()))), "smooth": r2["smooth"], "edge_on": r2["edge_on"],
             "spiral": r2["spiral"], "balanced_accuracy": accuracy}
 

@@ -1,7 +1,8 @@
 """Benchmark: levers on finished runs' embeddings, without retraining, under the evaluation protocol.
 
 For each run folder (repeats of one profile), every candidate embedding is built from what 03
-stored, scored like 06 scores SimCLR's (analysis.protocol_features, kNN k=10, 5-fold) on a tuning
+stored, scored like 06 scores SimCLR's (analysis.protocol_features, kNN k=10, 5-fold, folds drawn
+with the run's seed, so the `all` rows of `simclr` are the run's metrics.json) on a tuning
 and a report half of the catalogue (split at random, seed 0), and clustered as 04 clusters
 (the label-free choice of clustering space and HDBSCAN setting, on every embedded image) to give
 V-measure and noise on the catalogue:
@@ -84,7 +85,7 @@ def main() -> None:
             X = candidate(run, lever)
             clustered = clusters(X, run.params, classes)
             for half, members in halves.items():
-                rows.append({"run": run_dir.name, "seed": run.params.seed, "lever": lever, "half": half, **score(X[:n], catalogue, members),
+                rows.append({"run": run_dir.name, "seed": run.params.seed, "lever": lever, "half": half, **score(X[:n], catalogue, members, run.params.seed),
                              **(clustered if half == "all" else {})})
             print(rows[-3:], flush=True)
     summary = []
