@@ -42,6 +42,19 @@ def test_knn_scores_see_structure_and_not_noise():
     assert analysis.knn_r2(rng.normal(size=X.shape), signal)["f"] < 0.1
 
 
+@pytest.mark.parametrize("scorer", [analysis.knn_r2, analysis.probe_r2])
+def test_targets_scored_together_score_as_each_alone(scorer):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 20))
+    targets = pd.DataFrame({f"t{i}": X[:, i] + rng.normal(scale=0.5 + i, size=150) for i in range(4)})
+    targets.loc[[3, 40, 77], "t2"] = np.nan  # unknown for some galaxies: scored on the rest
+    together = scorer(X, targets)
+    assert list(together) == list(targets)
+    for name in targets:
+        assert together[name] == pytest.approx(scorer(X, targets[[name]])[name], abs=1e-9)
+    assert together["t0"] > together["t3"]
+
+
 def test_truth_prefers_true_family_then_gz2_class():
     assert analysis.truth_labels(pd.DataFrame({"true_family": ["spiral"], "gz2_class": ["Ei"]}))[0] == "true_family"
     name, classes = analysis.truth_labels(pd.DataFrame({"gz2_class": ["Ei", "SBc", "Ser"]}))
