@@ -13,8 +13,11 @@ V-measure and noise on the catalogue:
       degrees, with and without a flip; what 03 stores with embed.tta), computed here from the
       run's checkpoint and stored images: a galaxy has no preferred orientation on the sky.
   imagenet: the frozen baseline, clustered the same way.
+Runs that differ in more than the seed are recipes (training levers): each row names the
+parameters in which its run differs from the others (its `recipe`), and the summary gives the
+mean over the seeds of each recipe.
 Run: .venv/bin/python benchmarks/levers.py runs/gz2-pretrained-seed0 runs/gz2-pretrained-seed1 ...
-(--levers simclr,simclr-tta to try only some).
+(--levers simclr,simclr-tta to try only some; --name to write results/NAME.md instead of levers.md).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import score  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import analysis, cluster, embed, train  # noqa: E402
+from galaxyutils import analysis, cluster, compare, embed, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
 LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet")
@@ -64,18 +67,28 @@ def clusters(X: np.ndarray, params, classes) -> dict[str, float]:
             "noise": float(np.mean(labels == -1)), "space": choice.setting["space"]}
 
 
+def recipes(runs: dict[str, Run]) -> dict[str, str]:
+    """Per run, the parameters other than the seed in which the runs differ (``key=value, ...``);
+    empty when they are repeats of one recipe."""
+    differing = compare.differing_parameters(runs).drop(index=["seed", "profile"], errors="ignore")
+    return {name: "; ".join(f"{key}={value}" for key, value in differing[name].items()) for name in runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", nargs="+", type=Path)
     parser.add_argument("--levers", default=",".join(LEVERS), help=f"comma-separated, of {', '.join(LEVERS)} (default: all)")
+    parser.add_argument("--name", default="levers", help="results file name under benchmarks/results (default: levers)")
     args = parser.parse_args()
     levers = args.levers.split(",")
     unknown = set(levers) - set(LEVERS)
     if unknown:
         parser.error(f"unknown lever(s): {', '.join(sorted(unknown))}")
+    runs = {run_dir.name: Run.load(run_dir) for run_dir in args.run_dirs}
+    recipe = recipes(runs)
     rows = []
     for run_dir in args.run_dirs:
-        run = Run.load(run_dir)
+        run = runs[run_dir.name]
         catalogue = run.load_table("catalogue")
         n = len(catalogue)
         _, classes = analysis.truth_labels(catalogue)
@@ -85,14 +98,14 @@ def main() -> None:
             X = candidate(run, lever)
             clustered = clusters(X, run.params, classes)
             for half, members in halves.items():
-                rows.append({"run": run_dir.name, "seed": run.params.seed, "lever": lever, "half": half, **score(X[:n], catalogue, members, run.params.seed),
+                rows.append({"run": run_dir.name, "seed": run.params.seed, "recipe": recipe[run_dir.name], "lever": lever, "half": half, **score(X[:n], catalogue, members, run.params.seed),
                              **(clustered if half == "all" else {})})
             print(rows[-3:], flush=True)
     summary = []
-    for lever in dict.fromkeys(r["lever"] for r in rows):
+    for kind, lever in dict.fromkeys((r["recipe"], r["lever"]) for r in rows):
         for half in ("tuning", "report", "all"):
-            chosen = [r for r in rows if r["lever"] == lever and r["half"] == half]
-            line = {"lever": lever, "half": half, "runs": len(chosen)}
+            chosen = [r for r in rows if r["recipe"] == kind and r["lever"] == lever and r["half"] == half]
+            line = {"recipe": kind, "lever": lever, "half": half, "runs": len(chosen)}
             for key in ("smooth", "edge_on", "spiral", "balanced_accuracy", "v_measure", "noise"):
                 values = [r[key] for r in chosen if key in r]
                 if values:
@@ -101,7 +114,7 @@ def main() -> None:
     notes = ("Scores: kNN R^2 of the weighted vote fractions (smooth, edge-on, spiral) and kNN balanced accuracy of the coarse "
              "classes under the protocol; V-measure and noise (share of the catalogue's galaxies) of the clusters 04's label-free "
              "choice gives. Mean ± sd over the runs given.")
-    write_results("levers", summary, notes, {"per run": rows})
+    write_results(args.name, summary, notes, {"per run": rows})
 
 
 if __name__ == "__main__":
