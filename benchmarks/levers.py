@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.preprocessing import normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,7 +69,7 @@ def clusters(X: np.ndarray, params, classes) -> dict[str, float]:
 
 
 def recipes(runs: dict[str, Run]) -> dict[str, str]:
-    """Per run, the parameters other than the seed in which the runs differ (``key=value, ...``);
+    """Per run, the parameters other than the seed in which the runs differ (``key=value; ...``);
     empty when they are repeats of one recipe."""
     differing = compare.differing_parameters(runs).drop(index=["seed", "profile"], errors="ignore")
     return {name: "; ".join(f"{key}={value}" for key, value in differing[name].items()) for name in runs}
@@ -92,28 +93,29 @@ def main() -> None:
         catalogue = run.load_table("catalogue")
         n = len(catalogue)
         _, classes = analysis.truth_labels(catalogue)
+        trained = {"rankme": float(pd.read_csv(run.path("train_log.csv")).rankme.iloc[-1])}  # label-free, from 02's log
         order = np.random.default_rng(0).permutation(n)
         halves = {"tuning": np.sort(order[: n // 2]), "report": np.sort(order[n // 2 :]), "all": np.arange(n)}
         for lever in levers:
             X = candidate(run, lever)
-            clustered = clusters(X, run.params, classes)
+            on_all = clusters(X, run.params, classes) | (trained if lever != "imagenet" else {})  # the frozen features were not trained
             for half, members in halves.items():
-                rows.append({"run": run_dir.name, "seed": run.params.seed, "recipe": recipe[run_dir.name], "lever": lever, "half": half, **score(X[:n], catalogue, members, run.params.seed),
-                             **(clustered if half == "all" else {})})
+                rows.append({"run": run_dir.name, "seed": run.params.seed, "recipe": recipe[run_dir.name], "lever": lever, "half": half,
+                             **score(X[:n], catalogue, members, run.params.seed), **(on_all if half == "all" else {})})
             print(rows[-3:], flush=True)
     summary = []
     for kind, lever in dict.fromkeys((r["recipe"], r["lever"]) for r in rows):
         for half in ("tuning", "report", "all"):
             chosen = [r for r in rows if r["recipe"] == kind and r["lever"] == lever and r["half"] == half]
             line = {"recipe": kind, "lever": lever, "half": half, "runs": len(chosen)}
-            for key in ("smooth", "edge_on", "spiral", "balanced_accuracy", "v_measure", "noise"):
+            for key in ("smooth", "edge_on", "spiral", "balanced_accuracy", "v_measure", "noise", "rankme"):
                 values = [r[key] for r in chosen if key in r]
                 if values:
                     line[key] = f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
             summary.append(line)
     notes = ("Scores: kNN R^2 of the weighted vote fractions (smooth, edge-on, spiral) and kNN balanced accuracy of the coarse "
              "classes under the protocol; V-measure and noise (share of the catalogue's galaxies) of the clusters 04's label-free "
-             "choice gives. Mean ± sd over the runs given.")
+             "choice gives; RankMe of the encoder after its last epoch (02's label-free signal). Mean ± sd over the runs given.")
     write_results(args.name, summary, notes, {"per run": rows})
 
 
