@@ -13,6 +13,9 @@ V-measure and noise on the catalogue:
       degrees, with and without a flip; what 03 stores with embed.tta), computed here from the
       run's checkpoint and stored images: a galaxy has no preferred orientation on the sky.
   imagenet: the frozen baseline, clustered the same way.
+  votes: not a method but the protocol's ceiling: the catalogue's own weighted vote fractions
+      (all 37 answers) as the embedding, scored the same way (not clustered: the extra images
+      have no votes). How far the labels' noise lets kNN balanced accuracy go.
 Runs that differ in more than the seed are recipes (training levers): each row names the
 parameters in which its run differs from the others (its `recipe`), and the summary gives the
 mean over the seeds of each recipe.
@@ -38,7 +41,8 @@ from common import write_results  # noqa: E402
 from galaxyutils import analysis, cluster, compare, embed, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
-LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet")
+LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet", "votes")
+LABELLED_ONLY = {"votes"}  # embeddings of the catalogue's galaxies alone: scored, not clustered
 
 
 def orientation_averaged(run: Run) -> np.ndarray:
@@ -50,7 +54,11 @@ def orientation_averaged(run: Run) -> np.ndarray:
 
 
 def candidate(run: Run, lever: str) -> np.ndarray:
-    """One lever's embedding of every embedded image (the catalogue's rows first)."""
+    """One lever's embedding of every embedded image (the catalogue's rows first; for ``votes``
+    the catalogue's galaxies alone)."""
+    if lever == "votes":
+        catalogue = run.load_table("catalogue")
+        return catalogue[[c for c in catalogue.columns if c.endswith("_weighted_fraction")]].fillna(0.0).to_numpy()
     if lever == "simclr-tta":
         return orientation_averaged(run)
     embeddings = run.embeddings(extra=True)
@@ -98,7 +106,8 @@ def main() -> None:
         halves = {"tuning": np.sort(order[: n // 2]), "report": np.sort(order[n // 2 :]), "all": np.arange(n)}
         for lever in levers:
             X = candidate(run, lever)
-            on_all = clusters(X, run.params, classes) | (trained if lever != "imagenet" else {})  # the frozen features were not trained
+            on_all = {} if lever in LABELLED_ONLY else clusters(X, run.params, classes)
+            on_all |= trained if lever.startswith("simclr") else {}
             for half, members in halves.items():
                 rows.append({"run": run_dir.name, "seed": run.params.seed, "recipe": recipe[run_dir.name], "lever": lever, "half": half,
                              **score(X[:n], catalogue, members, run.params.seed), **(on_all if half == "all" else {})})
