@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import score  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import analysis, cluster, compare, embed, train  # noqa: E402
+from galaxyutils import analysis, cluster, compare, embed, gz2, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
 LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet", "votes")
@@ -53,15 +53,13 @@ def orientation_averaged(run: Run) -> np.ndarray:
     return embed.encode(model, run.load_rows("images"), run.params.embed.batch_size, device, tta=True)
 
 
-def candidate(run: Run, lever: str) -> np.ndarray:
+def candidate(run: Run, lever: str, catalogue, embeddings: dict[str, np.ndarray]) -> np.ndarray:
     """One lever's embedding of every embedded image (the catalogue's rows first; for ``votes``
-    the catalogue's galaxies alone)."""
+    the catalogue's galaxies alone), from the run's stored ``embeddings`` (``Run.embeddings``)."""
     if lever == "votes":
-        catalogue = run.load_table("catalogue")
-        return catalogue[[c for c in catalogue.columns if c.endswith("_weighted_fraction")]].fillna(0.0).to_numpy()
+        return catalogue[[a.column() for a in gz2.answers() if a.column() in catalogue]].fillna(0.0).to_numpy()
     if lever == "simclr-tta":
         return orientation_averaged(run)
-    embeddings = run.embeddings(extra=True)
     if lever == "simclr+imagenet":
         return np.hstack([normalize(embeddings["simclr"]), normalize(embeddings["imagenet"])])
     return embeddings[lever]
@@ -101,11 +99,12 @@ def main() -> None:
         catalogue = run.load_table("catalogue")
         n = len(catalogue)
         _, classes = analysis.truth_labels(catalogue)
+        embeddings = run.embeddings(extra=True)
         trained = {"rankme": float(pd.read_csv(run.path("train_log.csv")).rankme.iloc[-1])}  # label-free, from 02's log
         order = np.random.default_rng(0).permutation(n)
         halves = {"tuning": np.sort(order[: n // 2]), "report": np.sort(order[n // 2 :]), "all": np.arange(n)}
         for lever in levers:
-            X = candidate(run, lever)
+            X = candidate(run, lever, catalogue, embeddings)
             on_all = {} if lever in LABELLED_ONLY else clusters(X, run.params, classes)
             on_all |= trained if lever.startswith("simclr") else {}
             for half, members in halves.items():
@@ -113,10 +112,10 @@ def main() -> None:
                              **score(X[:n], catalogue, members, run.params.seed), **(on_all if half == "all" else {})})
             print(rows[-3:], flush=True)
     summary = []
-    for kind, lever in dict.fromkeys((r["recipe"], r["lever"]) for r in rows):
+    for run_recipe, lever in dict.fromkeys((r["recipe"], r["lever"]) for r in rows):
         for half in ("tuning", "report", "all"):
-            chosen = [r for r in rows if r["recipe"] == kind and r["lever"] == lever and r["half"] == half]
-            line = {"recipe": kind, "lever": lever, "half": half, "runs": len(chosen)}
+            chosen = [r for r in rows if r["recipe"] == run_recipe and r["lever"] == lever and r["half"] == half]
+            line = {"recipe": run_recipe, "lever": lever, "half": half, "runs": len(chosen)}
             for key in ("smooth", "edge_on", "spiral", "balanced_accuracy", "v_measure", "noise", "rankme"):
                 values = [r[key] for r in chosen if key in r]
                 if values:

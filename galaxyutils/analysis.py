@@ -105,8 +105,9 @@ def _cross_validated_r2(model, X: np.ndarray, targets: pd.DataFrame, folds: int,
     values = targets.to_numpy(dtype=float)
     known = ~np.isnan(values)
     scores = {}
-    for pattern in np.unique(known.T, axis=0):
-        columns = np.flatnonzero((known.T == pattern).all(axis=1))
+    patterns, group = np.unique(known.T, axis=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        columns = np.flatnonzero(group.ravel() == index)
         y = values[pattern][:, columns]
         predicted = cross_val_predict(model, X[pattern], y, cv=cv).reshape(y.shape)
         for position, column in enumerate(columns):
