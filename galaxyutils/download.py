@@ -47,14 +47,17 @@ def zenodo_files(record: str, api: str = ZENODO_API) -> list[RemoteFile]:
     return [RemoteFile(entry["key"], entry["links"]["self"], entry.get("checksum") or None, entry.get("size")) for entry in entries]
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    if algorithm not in hashlib.algorithms_available:
+def _digests(path: Path, algorithms: set[str]) -> dict[str, str]:
+    """Each algorithm's hex digest of ``path``, from one read of the file (the release's images
+    are gigabytes)."""
+    for algorithm in algorithms - hashlib.algorithms_available:
         raise DownloadError(f"{path.name}: the published checksum uses {algorithm!r}, which this Python cannot compute")
-    digest = hashlib.new(algorithm)
+    digests = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(block)
+    return {algorithm: digest.hexdigest() for algorithm, digest in digests.items()}
 
 
 def _remote_size(url: str) -> int | None:
@@ -67,17 +70,18 @@ def _remote_size(url: str) -> int | None:
     return int(length) if length else None
 
 
-def verified(path: Path, remote: RemoteFile, size: int | None) -> str | None:
-    """None when ``path`` is ``remote`` as published (its size and every published checksum),
-    else what is wrong."""
+def check(path: Path, remote: RemoteFile, size: int | None) -> tuple[str | None, str]:
+    """What is wrong with ``path`` as a copy of ``remote`` (its size and published checksum;
+    None when it matches), and the file's SHA-256 for the log."""
     actual = path.stat().st_size
     if size is not None and actual != size:
-        return f"{actual} bytes, not the {size} published"
-    if remote.checksum:
-        algorithm, _, expected = remote.checksum.partition(":")
-        if (found := _digest(path, algorithm.lower())) != expected.lower():
-            return f"{algorithm.upper()} {found} does not match the published {expected}"
-    return None
+        return f"{actual} bytes, not the {size} published", ""
+    algorithm, _, expected = (remote.checksum or "").partition(":")
+    algorithm = algorithm.lower()
+    digests = _digests(path, {"sha256"} | ({algorithm} if algorithm else set()))
+    if algorithm and digests[algorithm] != expected.lower():
+        return f"{algorithm.upper()} {digests[algorithm]} does not match the published {expected}", digests["sha256"]
+    return None, digests["sha256"]
 
 
 def fetch(remote: RemoteFile, target: Path) -> Path:
@@ -86,14 +90,17 @@ def fetch(remote: RemoteFile, target: Path) -> Path:
 
     A download that ends short (a dropped connection) keeps its ``.part`` for the next attempt;
     one that arrives complete but wrong is removed. A file already in place is kept only if it
-    passes the same checks (the server's length where nothing else is published).
+    passes the same checks (the server's length where nothing else is published). The log names
+    what was checked and the file's SHA-256.
     """
     target = Path(target)
     size = remote.size
     if target.exists():
         if size is None:
             size = _remote_size(remote.url)
-        if verified(target, remote, size) is None:
+        problem, sha256 = check(target, remote, size)
+        if problem is None:
+            _log_checked(remote, sha256)
             return target
         target.unlink()  # ours, from an earlier attempt that was not checked this well
     partial = target.with_name(target.name + ".part")
@@ -115,11 +122,18 @@ def fetch(remote: RemoteFile, target: Path) -> Path:
     received = partial.stat().st_size
     if size is not None and received < size:
         raise DownloadError(f"{remote.name}: arrived short, {received} of {size} bytes; the partial file is kept: run again to resume")
-    if (problem := verified(partial, remote, size)) is not None:
+    problem, sha256 = check(partial, remote, size)
+    if problem is not None:
         partial.unlink()
         raise DownloadError(f"{remote.name}: {problem}; the partial file was removed, run again")
     os.replace(partial, target)
+    _log_checked(remote, sha256)
     return target
+
+
+def _log_checked(remote: RemoteFile, sha256: str) -> None:
+    how = f"{remote.checksum.partition(':')[0].upper()} verified" if remote.checksum else "length checked, no published checksum"
+    logger.info(f"{remote.name}: {how}; sha256 {sha256[:16]}")
 
 
 def safe_extract(archive: Path, destination: Path) -> int:
@@ -151,8 +165,6 @@ def download_gz2(to: Path, api: str = ZENODO_API, hart16_url: str = HART16_URL, 
     files = zenodo_files(record, api) + [RemoteFile("gz2_hart16.csv.gz", hart16_url, None)]
     for remote in files:
         path = fetch(remote, to / remote.name)
-        how = f"{remote.checksum.partition(':')[0].upper()} verified" if remote.checksum else "length checked, no published checksum"
-        logger.info(f"{remote.name}: {how}; sha256 {_digest(path, 'sha256')[:16]}")
         if path.suffix == ".zip":
             marker = to / f".{path.name}.extracted"
             if not marker.exists():

@@ -160,3 +160,17 @@ def test_every_published_checksum_kind_is_verified(fake_release, tmp_path, algor
     assert download.fetch(download.RemoteFile("m.csv", url, right), tmp_path / "right.csv").read_bytes() == content
     with pytest.raises(download.DownloadError, match=f"{algorithm.upper()} .* does not match"):
         download.fetch(download.RemoteFile("m.csv", url, f"{algorithm}:" + "0" * 40), tmp_path / "wrong.csv")
+
+
+def test_a_fetch_reads_the_file_once_to_check_it_and_logs_its_sha256(fake_release, tmp_path, monkeypatch, caplog):
+    content = fake_release.files["images_gz2.zip"]
+    remote = download.RemoteFile("images_gz2.zip", f"{fake_release.url}/files/images_gz2.zip", "md5:" + hashlib.md5(content).hexdigest(), len(content))
+    reads = []
+    real_digests = download._digests
+    monkeypatch.setattr(download, "_digests", lambda path, algorithms: reads.append(path.name) or real_digests(path, algorithms))
+    with caplog.at_level("INFO", logger="galaxyutils"):
+        download.fetch(remote, tmp_path / "images_gz2.zip")
+        download.fetch(remote, tmp_path / "images_gz2.zip")  # already in place: checked again, not fetched
+    assert reads == ["images_gz2.zip.part", "images_gz2.zip"]
+    sha256 = hashlib.sha256(content).hexdigest()[:16]
+    assert [record.getMessage() for record in caplog.records] == [f"images_gz2.zip: MD5 verified; sha256 {sha256}"] * 2
