@@ -160,11 +160,13 @@ function drawLegend() {
     swatch("no votes", "#eee");
   }
 }
+function unzoomed(p) {
+  const m = 20, w = canvas.width - 2 * m, h = canvas.height - 2 * m;
+  return [m + (p.x - x0) / ((x1 - x0) || 1) * w, m + (1 - (p.y - y0) / ((y1 - y0) || 1)) * h];
+}
 function draw() {
   canvas.width = canvas.clientWidth; canvas.height = canvas.clientHeight;
-  const m = 20, w = canvas.width - 2 * m, h = canvas.height - 2 * m;
-  screen = data.points.map(p => [(m + (p.x - x0) / ((x1 - x0) || 1) * w) * view.zoom + view.dx,
-                                 (m + (1 - (p.y - y0) / ((y1 - y0) || 1)) * h) * view.zoom + view.dy]);
+  screen = data.points.map(p => { const [x, y] = unzoomed(p); return [x * view.zoom + view.dx, y * view.zoom + view.dy]; });
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const radius = Math.min(6, 3 * Math.sqrt(view.zoom));
   data.points.forEach((p, i) => { ctx.fillStyle = colour(p); ctx.beginPath(); ctx.arc(screen[i][0], screen[i][1], radius, 0, 2 * Math.PI); ctx.fill(); });
@@ -215,8 +217,8 @@ function find() {
   if (i < 0 && wanted) { const hits = data.points.flatMap((p, k) => p.id.includes(wanted) ? [k] : []); if (hits.length === 1) i = hits[0]; }
   status.textContent = i < 0 ? "no single galaxy matches" : "";
   if (i < 0) return;
-  view = { zoom: 1, dx: 0, dy: 0 }; draw();
-  view = { zoom: 4, dx: canvas.width / 2 - 4 * (screen[i][0]), dy: canvas.height / 2 - 4 * (screen[i][1]) };
+  const [x, y] = unzoomed(data.points[i]);
+  view = { zoom: 4, dx: canvas.width / 2 - 4 * x, dy: canvas.height / 2 - 4 * y };
   pick(i);
 }
 let drag = null;

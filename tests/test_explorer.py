@@ -70,7 +70,9 @@ def test_clicking_searching_and_more_like_this_in_chromium(tmp_path):
         page.fill("#search", "58770012")
         page.press("#search", "Enter")
         assert page.locator("#details").inner_text().split("\n")[0].endswith("58770012")
-        assert page.evaluate("() => view.zoom") > 1  # the map zooms to the found galaxy
+        assert page.evaluate("() => view.zoom") > 1  # the map zooms to the found galaxy, centred on it
+        found, centre = page.evaluate("() => [screen[current], [canvas.width / 2, canvas.height / 2]]")
+        assert found == pytest.approx(centre, abs=0.5)
         page.click("#more")
         listed = page.locator("#similar figure").evaluate_all("figures => figures.map(f => f.dataset.id)")
         catalogue_ids = [f"5877{k:04d}" for k in range(30)]
