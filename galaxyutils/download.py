@@ -50,8 +50,8 @@ def zenodo_files(record: str, api: str = ZENODO_API) -> list[RemoteFile]:
 def _digests(path: Path, algorithms: set[str]) -> dict[str, str]:
     """Each algorithm's hex digest of ``path``, from one read of the file (the release's images
     are gigabytes)."""
-    for algorithm in algorithms - hashlib.algorithms_available:
-        raise DownloadError(f"{path.name}: the published checksum uses {algorithm!r}, which this Python cannot compute")
+    if unknown := sorted(algorithms - hashlib.algorithms_available):
+        raise DownloadError(f"{path.name}: the published checksum uses {unknown[0]!r}, which this Python cannot compute")
     digests = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
