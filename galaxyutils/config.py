@@ -145,6 +145,11 @@ class TrainParams(_Section):
     tau_plus: float = Field(0.0, ge=0.0, lt=1.0, description="Debiased contrastive loss (Chuang et al. 2020) with this same-class prior; 0 is plain NT-Xent.")
     optimizer: Literal["adamw", "lars"] = Field("adamw", description="LARS for very large batches (You et al. 2017).")
     warmup_epochs: int = Field(1, ge=0)
+    cluster_balance: float = Field(0.0, ge=0.0, le=1.0, description="Label-free rebalancing of what each epoch trains on: the "
+                                   "starting encoder's features of every training image are grouped by k-means into balance_clusters, "
+                                   "and an image of a cluster of n is drawn with weight n^-cluster_balance (0: every image once per "
+                                   "epoch; 1: every cluster equally often), so common looks (e.g. round ellipticals) crowd out rarer ones less.")
+    balance_clusters: int = Field(32, ge=2, description="k-means clusters that cluster_balance equalises.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 means one per core.")
     processes: int = Field(1, ge=1, description="Data-parallel processes (GPUs) launched with torchrun; negatives span all of them.")

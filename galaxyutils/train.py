@@ -21,10 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import normalize
 from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their last state, widget bars show 0%
 
 from .augment import GalaxyAugment, centre_view, to_tensor
 from .config import Params
+from .embed import encode
 from .files import write_atomic
 from .model import SimCLRModel, contrastive_loss
 
@@ -162,6 +165,38 @@ def build_model(params: Params, device: torch.device, random_weights: bool = Fal
     return SimCLRModel(model_params).to(device)
 
 
+def cluster_balance_weights(model: SimCLRModel, images: np.ndarray, params: Params, device: torch.device) -> np.ndarray | None:
+    """Sampling weights of the training images (summing to 1) that equalise, to the power
+    ``train.cluster_balance``, k-means clusters of the starting encoder's features; None when off.
+    Labels play no part: only how the images look to the encoder before training."""
+    p = params.train
+    if p.cluster_balance == 0:
+        return None
+    started = time.perf_counter()
+    features = normalize(encode(model, images, device=device))
+    model.train()
+    labels = KMeans(p.balance_clusters, n_init=3, random_state=params.seed).fit_predict(features)
+    sizes = np.bincount(labels, minlength=p.balance_clusters)
+    weights = sizes[labels].astype(np.float64) ** -p.cluster_balance
+    logger.info(f"cluster balance {p.cluster_balance}: {p.balance_clusters} k-means clusters of the starting encoder's features hold "
+                f"{sizes.min()}-{sizes.max()} images; an image of the smallest is drawn {(sizes.max() / sizes.min()) ** p.cluster_balance:.1f}x "
+                f"as often as one of the largest ({time.perf_counter() - started:.0f} s)")
+    return weights / weights.sum()
+
+
+def epoch_batches(n_images: int, batch_size: int, steps: int, seed: int, epoch: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """One epoch's global batches, ``steps`` x ``batch_size`` image indices, seeded from (seed,
+    epoch) alone so every rank and every resumed run draws the same. Without ``weights`` each
+    image comes at most once; with them, each batch is drawn by weight without repeating an image
+    (a galaxy twice in one batch would be its own negative), which holds a cluster's share a little
+    under its weight when a batch would otherwise take a sizeable part of it."""
+    if weights is None:
+        order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
+        return order[: steps * batch_size].reshape(steps, batch_size)
+    rng = np.random.default_rng([seed, epoch])
+    return np.stack([rng.choice(n_images, size=batch_size, replace=False, p=weights) for _ in range(steps)])
+
+
 def _rank_and_world() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
@@ -189,6 +224,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     steps_per_epoch = len(images) // batch_size
     total_steps = steps_per_epoch * p.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, p.warmup_epochs * steps_per_epoch, total_steps))
+    weights = cluster_balance_weights(model, images, params, device)
     log = pd.DataFrame(columns=LOG_COLUMNS)
     start_epoch = 0
     last = checkpoint_dir / "last.pt"
@@ -206,15 +242,14 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
 
     for epoch in range(start_epoch, p.epochs):
         trained.train()
-        generator = torch.Generator().manual_seed(params.seed * 100_003 + epoch)
         torch.manual_seed(params.seed * 100_003 + epoch * 1_009 + rank)
-        order = torch.randperm(len(images), generator=generator).numpy()
+        batches = epoch_batches(len(images), batch_size, steps_per_epoch, params.seed, epoch, weights)
         losses, stds, augment_seconds, started = [], [], 0.0, time.perf_counter()
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{p.epochs}", leave=False, disable=rank > 0)
         for step in bar:
             # This rank's slice of the global batch; sorted indices read the memory-mapped store
             # sequentially, and the batch order does not matter to the loss.
-            index = np.sort(order[step * batch_size : (step + 1) * batch_size][rank::world])
+            index = np.sort(batches[step][rank::world])
             batch = to_tensor(images[index], device)
             tick = time.perf_counter()
             with torch.no_grad():
