@@ -42,6 +42,16 @@ def test_knn_scores_see_structure_and_not_noise():
     assert analysis.knn_r2(rng.normal(size=X.shape), signal)["f"] < 0.1
 
 
+def test_class_recall_finds_the_lost_class_and_averages_to_balanced_accuracy():
+    X, y = make_blobs(n_samples=240, centers=[[0, 0], [8, 0], [8, 0.2]], cluster_std=1.0, random_state=2)
+    rare_and_mixed = np.flatnonzero(y == 2)[40:]
+    keep = np.setdiff1d(np.arange(len(y)), rare_and_mixed)
+    X, truth = X[keep], pd.Series(np.array(["a", "b", "c"])[y[keep]])
+    recall = analysis.knn_class_recall(X, truth)
+    assert recall["a"] > 0.95 and recall["c"] < 0.5
+    assert np.mean(list(recall.values())) == pytest.approx(analysis.knn_balanced_accuracy(X, truth))
+
+
 @pytest.mark.parametrize("scorer", [analysis.knn_r2, analysis.probe_r2])
 def test_targets_scored_together_score_as_each_alone(scorer):
     rng = np.random.default_rng(0)
