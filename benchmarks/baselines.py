@@ -26,7 +26,7 @@ from common import SHARED_DATA, write_results  # noqa: E402
 from galaxyutils import analysis, config, data, embed, readers  # noqa: E402
 
 RAW_SIZES = (8, 12, 16, 24, 32)
-IMAGENET_SETTINGS = ((160, 0.5), (224, 0.5), (224, 0.35), (224, 0.25), (288, 0.35))
+IMAGENET_SETTINGS = ((96, 0.35), (128, 0.35), (128, 0.5), (160, 0.35), (160, 0.5), (224, 0.5), (224, 0.35), (224, 0.25), (288, 0.35))
 
 
 def score(X: np.ndarray, catalogue, rows: np.ndarray, seed: int = 0) -> dict[str, float]:

@@ -162,8 +162,8 @@ class EmbedParams(_Section):
     raw_pixel_size: int = Field(8, ge=4, description="The raw-pixel baseline: the encoder's view area-averaged to this side (8: the "
                                 "best of 8-32 px on a tuning half of the shared GZ2 sample, benchmarks/results/baselines.md).")
     imagenet_baseline: bool = Field(True, description="Also embed every galaxy with frozen ImageNet EfficientNet-Lite0 features.")
-    imagenet_size: int = Field(160, ge=32, le=600, description="The ImageNet baseline's input side in pixels (160 with imagenet_crop "
-                               "0.5: the best of five settings from 160 to 288 px on a tuning half of the shared GZ2 sample, "
+    imagenet_size: int = Field(128, ge=32, le=600, description="The ImageNet baseline's input side in pixels (128 with imagenet_crop "
+                               "0.5: the best of nine settings from 96 to 288 px on a tuning half of the shared GZ2 sample, "
                                "benchmarks/results/baselines.md).")
     imagenet_crop: float = Field(0.5, gt=0.0, le=1.0, description="The ImageNet baseline's centre crop of the original image, as a "
                                  "fraction of its side (decoded from the original files, not the store).")
