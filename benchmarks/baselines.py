@@ -3,8 +3,9 @@
 A baseline is only a fair yardstick at its best. Its free choices are scored on a random half of
 the shared GZ2 sample (the tuning half) under the evaluation protocol (L2-normalise, PCA 50,
 kNN k=10, 5-fold; analysis.protocol_features); the setting with the highest mean kNN R^2 over the
-six key weighted vote fractions becomes the default in galaxyutils/config.py (EmbedParams), and
-the other half (the report half) shows what that choice is worth on galaxies it never saw.
+key weighted vote fractions (gz2.key_answer_columns) becomes the default in galaxyutils/config.py
+(EmbedParams), and the other half (the report half) shows what that choice is worth on galaxies
+it never saw.
   raw pixels: the side the encoder's view is area-averaged to (the store as the default profile
       builds it: crop 0.7, 90 px, centre view 62 px).
   frozen ImageNet EfficientNet-Lite0: input side and centre crop of the original JPEG.
@@ -23,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, write_results  # noqa: E402
 
-from galaxyutils import analysis, config, data, embed, readers  # noqa: E402
+from galaxyutils import analysis, config, data, embed, gz2, readers  # noqa: E402
 
 RAW_SIZES = (8, 12, 16, 24, 32)
 IMAGENET_SETTINGS = ((96, 0.35), (128, 0.35), (128, 0.5), (160, 0.35), (160, 0.5), (224, 0.5), (224, 0.35), (224, 0.25), (288, 0.35))
@@ -71,8 +72,8 @@ def main() -> None:
         tuning = [r for r in rows if r["baseline"] == baseline and r["half"] == "tuning"]
         chosen[baseline] = max(tuning, key=lambda r: r["mean_knn_r2"])["setting"]
     notes = (f"{len(catalogue)} galaxies from {args.root.name}, split at random (seed {args.seed}) into a tuning and a report half of "
-             f"{len(halves['tuning'])} and {len(halves['report'])}. Chosen on the tuning half (highest mean kNN R2 over the six key "
-             f"answers): raw pixels {chosen['raw_pixels']}, ImageNet {chosen['imagenet']}. seconds: computing the features for all "
+             f"{len(halves['tuning'])} and {len(halves['report'])}. Chosen on the tuning half (highest mean kNN R2 over the "
+             f"{len(gz2.key_answer_columns())} key answers): raw pixels {chosen['raw_pixels']}, ImageNet {chosen['imagenet']}. seconds: computing the features for all "
              f"{len(catalogue)} galaxies on this machine.")
     write_results("baselines", rows, notes)
 
