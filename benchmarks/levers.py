@@ -18,9 +18,9 @@ V-measure and noise on the catalogue:
       have no votes). How far the labels' noise lets kNN balanced accuracy go.
 Beside the scores, each coarse class's recall under the kNN vote (balanced accuracy is their
 mean), to show which classes hold balanced accuracy back.
-Runs that differ in more than the seed are recipes (training levers): each row names the
-parameters in which its run differs from the others (its `recipe`), and the summary gives the
-mean over the seeds of each recipe.
+Runs trained with changed parameters are recipes (training levers): each row names the
+parameters in which its run differs from its profile (its `recipe`; `profile` when none), and
+the summary gives the mean over the seeds of each recipe.
 Run: .venv/bin/python benchmarks/levers.py runs/gz2-pretrained-seed0 runs/gz2-pretrained-seed1 ...
 (--levers simclr,simclr-tta to try only some; --name to write results/NAME.md instead of levers.md).
 """
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import score  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import analysis, cluster, compare, embed, gz2, train  # noqa: E402
+from galaxyutils import analysis, cluster, compare, config, embed, gz2, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
 LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet", "votes")
@@ -84,10 +84,16 @@ def clusters(X: np.ndarray, params, classes) -> dict[str, float]:
 
 
 def recipes(runs: dict[str, Run]) -> dict[str, str]:
-    """Per run, the parameters other than the seed in which the runs differ (``key=value; ...``);
-    empty when they are repeats of one recipe."""
-    differing = compare.differing_parameters(runs).drop(index=["seed", "profile"], errors="ignore")
-    return {name: "; ".join(f"{key}={value}" for key, value in differing[name].items()) for name in runs}
+    """Per run, the parameters other than the seed in which it differs from its profile
+    (``key=value; ...``), so that even a lone run names its lever; ``profile`` for the profile's
+    own recipe."""
+    named = {}
+    for name, run in runs.items():
+        both = pd.DataFrame({side: compare.flatten(params.model_dump(mode="json"))
+                             for side, params in (("profile", config.resolve(run.params.profile)), ("run", run.params))})
+        changed = both[both.astype(str).nunique(axis=1) > 1].drop(index=["seed"], errors="ignore")
+        named[name] = "; ".join(f"{key}={value}" for key, value in changed["run"].items()) or "profile"
+    return named
 
 
 def main() -> None:
