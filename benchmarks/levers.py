@@ -89,9 +89,8 @@ def recipes(runs: dict[str, Run]) -> dict[str, str]:
     own recipe."""
     named = {}
     for name, run in runs.items():
-        both = pd.DataFrame({side: compare.flatten(params.model_dump(mode="json"))
-                             for side, params in (("profile", config.resolve(run.params.profile)), ("run", run.params))})
-        changed = both[both.astype(str).nunique(axis=1) > 1].drop(index=["seed"], errors="ignore")
+        changed = compare.differing_params({"profile": config.resolve(run.params.profile), "run": run.params})
+        changed = changed.drop(index=["seed"], errors="ignore")
         named[name] = "; ".join(f"{key}={value}" for key, value in changed["run"].items()) or "profile"
     return named
 

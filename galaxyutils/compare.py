@@ -63,8 +63,13 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
 
 def differing_parameters(runs: dict[str, run_folder.Run]) -> pd.DataFrame:
     """The parameters (dotted keys, as rows) in which the runs differ, one column per run name."""
-    params = pd.DataFrame({name: flatten(run.params.model_dump(mode="json")) for name, run in runs.items()})
-    return params[params.astype(str).nunique(axis=1) > 1]
+    return differing_params({name: run.params for name, run in runs.items()})
+
+
+def differing_params(params: dict[str, config.Params]) -> pd.DataFrame:
+    """The parameters (dotted keys, as rows) in which the named parameter sets differ, one column each."""
+    table = pd.DataFrame({name: flatten(each.model_dump(mode="json")) for name, each in params.items()})
+    return table[table.astype(str).nunique(axis=1) > 1]
 
 
 def with_repeat_statistics(table: pd.DataFrame) -> pd.DataFrame:
