@@ -238,7 +238,7 @@ def main() -> None:
     parser.add_argument("--small-stem-backbones", default="resnet18", help="also time these with model.small_input_stem")
     parser.add_argument("--small-stem-sizes", default="32,48,64", help="resolutions for the small-input stem (96 px: ~30 s a step on 2 cores)")
     parser.add_argument("--pretrained-sizes", default="96,128", help="view sizes for EfficientNet-Lite0 from ImageNet weights")
-    parser.add_argument("--frozen-blocks", default="0,4", help="EfficientNet-Lite0 variants: how many of its 16 blocks stay frozen")
+    parser.add_argument("--frozen-blocks", default="0,4,8", help="EfficientNet-Lite0 variants: how many of its 16 blocks stay frozen")
     parser.add_argument("--only-pretrained", action="store_true", help="time only the EfficientNet-Lite0 rows (results/training_<device>_pretrained)")
     args = parser.parse_args()
     if not args.images.is_dir():
