@@ -186,13 +186,22 @@ def sweep(spaces: dict[str, np.ndarray] | np.ndarray, min_cluster_sizes: list[in
 def choose(table: pd.DataFrame, max_noise: float, max_cluster_share: float = 1.0) -> tuple[dict, str]:
     """The setting with the best DBCV among those with at least two clusters, at most
     ``max_noise`` noise and no cluster holding more than ``max_cluster_share`` of the clustered
-    galaxies; the settings and a sentence saying why. Label-free."""
+    galaxies; where none qualifies, the one whose largest cluster is smallest within
+    ``max_noise``, then the one with least noise. The settings and a sentence saying why.
+    Label-free."""
     share = table["largest_share"] if "largest_share" in table else pd.Series(0.0, index=table.index)
     limits = f">= 2 clusters, <= {max_noise:.0%} noise" + (f" and no cluster above {max_cluster_share:.0%}" if max_cluster_share < 1 else "")
     eligible = table[(table.n_clusters >= 2) & (table.noise_fraction <= max_noise) & (share <= max_cluster_share)]
+    # Relax one limit at a time, the cluster share first: a setting whose one cluster holds
+    # nearly every galaxy (often the lowest-noise one) says nothing about morphology.
+    within_noise = table[(table.n_clusters >= 2) & (table.noise_fraction <= max_noise)]
     if len(eligible):
         best = eligible.loc[eligible.dbcv.idxmax()]
         why = f"highest DBCV ({best.dbcv:.3f}) among the {len(eligible)} of {len(table)} settings with {limits}"
+    elif len(within_noise):
+        best = within_noise.loc[within_noise.assign(share=share).sort_values(["share", "dbcv"], ascending=[True, False]).index[0]]
+        why = (f"no setting had {limits}; the smallest largest cluster ({share[best.name]:.0%} of the clustered) among the "
+               f"{len(within_noise)} with >= 2 clusters and <= {max_noise:.0%} noise")
     elif (table.n_clusters >= 2).any():
         candidates = table[table.n_clusters >= 2]
         best = candidates.loc[candidates.noise_fraction.idxmin()]

@@ -104,6 +104,22 @@ def test_a_setting_whose_one_cluster_is_the_bulk_of_the_sample_is_not_chosen():
     assert cluster.choose(table, max_noise=0.4)[0]["min_cluster_size"] == 30
 
 
+def test_when_no_setting_meets_every_limit_the_cluster_share_is_relaxed_before_the_noise():
+    from galaxyutils import cluster
+
+    # The shape of a real sweep (gz2-pretrained seed 1): the only settings within the noise limit
+    # put most galaxies in one cluster, and the lowest-noise one is a single cluster and a crumb.
+    table = pd.DataFrame({"space": ["umap"] * 4, "min_cluster_size": [50, 100, 200, 200], "min_samples": [1, 1, 5, 5],
+                          "cluster_selection_method": ["eom", "eom", "leaf", "eom"], "n_clusters": [2, 3, 5, 1],
+                          "largest_share": [0.99, 0.59, 0.53, 1.0], "noise_fraction": [0.0, 0.10, 0.36, 0.0],
+                          "dbcv": [0.73, 0.01, 0.31, 0.9]})
+    setting, why = cluster.choose(table, max_noise=0.4, max_cluster_share=0.5)
+    assert (setting["min_cluster_size"], setting["cluster_selection_method"]) == (200, "leaf")
+    assert "smallest largest cluster (53%" in why
+    setting, why = cluster.choose(table.assign(noise_fraction=[0.5, 0.6, 0.7, 0.0]), max_noise=0.4, max_cluster_share=0.5)
+    assert setting["min_cluster_size"] == 50 and "least noise (50%)" in why
+
+
 def test_the_sweep_tries_both_clustering_spaces_and_keeps_each_best():
     from galaxyutils import cluster, config
 
