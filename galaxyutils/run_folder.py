@@ -307,6 +307,10 @@ def publish_figures(run: Run, target: Path) -> list[Path]:
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     published = [Path(shutil.copy2(figure, target / figure.name)) for figure in sorted(run.figures.glob("*.png"))]
+    # A figure this run did not draw (e.g. the synthetic demo's 01_synthetic_vs_real) stays, but
+    # the README must not claim it for this run.
+    kept = sorted(p.name for p in target.glob("*.png") if p not in published)
+    kept_note = (f"\nKept from an earlier publish, not drawn by this run: {', '.join(kept)}.\n" if kept else "")
     commit = next((line.split(": ", 1)[1] for line in (run.root / "environment.txt").read_text().splitlines()
                    if line.startswith("git_commit: ")), "unknown") if (run.root / "environment.txt").exists() else "unknown"
     write_text_atomic(target / "README.md", f"""# figures/
@@ -317,5 +321,5 @@ The published figures of one run, refreshed only by `make publish RUN=<run folde
 
 Published from `{run.root.name}` (profile `{run.params.profile}`, parameters {run.params.digest()}),
 which ran at commit {commit}.
-""")
+{kept_note}""")
     return published

@@ -120,7 +120,14 @@ def test_real_gz2_sample_runs_end_to_end(shared_data, tmp_path, cli):
 def test_publish_copies_a_runs_figures_and_names_the_run(smoke_run, cli, tmp_path):
     run_dir, output = smoke_run
     assert "explorer.html" in output and "make paper RUN=" in output
+    earlier = tmp_path / "figures" / "01_drawn_by_another_run.png"
+    earlier.parent.mkdir()
+    earlier.write_bytes(b"not this run's")
     result = cli("publish", str(run_dir), "--to", str(tmp_path / "figures"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "figures" / "02_training.png").exists()
-    assert "profile `smoke`" in (tmp_path / "figures" / "README.md").read_text()
+    readme = (tmp_path / "figures" / "README.md").read_text()
+    assert "profile `smoke`" in readme
+    assert earlier.read_bytes() == b"not this run's"
+    assert "not drawn by this run: 01_drawn_by_another_run.png" in readme
+    assert "02_training.png" not in readme.split("not drawn by this run")[1]
