@@ -162,7 +162,7 @@ def variables(runs: Sequence[run_folder.Run], validation: run_folder.Run | None 
     values["run.digest"] = runs[0].params.digest()
     commits = []
     for run in runs:
-        environment = dict(line.split(": ", 1) for line in (run.root / "environment.txt").read_text().splitlines() if ": " in line)
+        environment = run.environment()
         commits.append(environment.get("git_commit", "unknown")[:12])
         device = environment.get("cuda", "not available").replace("not available", "CPU")
     values["run.git_commit"] = escape(", ".join(dict.fromkeys(commits)))

@@ -129,6 +129,12 @@ class Run:
     def metrics(self) -> dict[str, Any]:
         return json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}
 
+    def environment(self) -> dict[str, str]:
+        """``environment.txt`` (machine, packages, git commit) as key: value pairs; {} when absent."""
+        path = self.root / "environment.txt"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return dict(line.split(": ", 1) for line in lines if ": " in line)
+
     def record(self, **values: Any) -> dict[str, Any]:
         """Merge ``values`` into ``metrics.json`` (written atomically) and return all metrics."""
         metrics = self.metrics()
@@ -309,10 +315,9 @@ def publish_figures(run: Run, target: Path) -> list[Path]:
     published = [Path(shutil.copy2(figure, target / figure.name)) for figure in sorted(run.figures.glob("*.png"))]
     # A figure this run did not draw (e.g. the synthetic demo's 01_synthetic_vs_real) stays, but
     # the README must not claim it for this run.
-    kept = sorted(p.name for p in target.glob("*.png") if p not in published)
+    kept = sorted({p.name for p in target.glob("*.png")} - {p.name for p in published})
     kept_note = (f"\nKept from an earlier publish, not drawn by this run: {', '.join(kept)}.\n" if kept else "")
-    commit = next((line.split(": ", 1)[1] for line in (run.root / "environment.txt").read_text().splitlines()
-                   if line.startswith("git_commit: ")), "unknown") if (run.root / "environment.txt").exists() else "unknown"
+    commit = run.environment().get("git_commit", "unknown")
     write_text_atomic(target / "README.md", f"""# figures/
 
 The published figures of one run, refreshed only by `make publish RUN=<run folder>` (never by
