@@ -12,6 +12,10 @@ V-measure and noise on the catalogue:
   simclr-tta: the run's encoder averaged over each galaxy's 8 orientations (rotations by 90
       degrees, with and without a flip; what 03 stores with embed.tta), computed here from the
       run's checkpoint and stored images: a galaxy has no preferred orientation on the sky.
+  simclr-zoom: the run's encoder on the centre view magnified as training's random resized crops
+      magnify it on average (a centre crop of the mean area fraction of augment.crop_scale,
+      resized back to the view; label-free): training saw galaxies larger than 03's unmagnified
+      centre view shows them (Touvron et al. 2019, "Fixing the train-test resolution discrepancy").
   imagenet: the frozen baseline, clustered the same way.
   votes: not a method but the protocol's ceiling: the catalogue's own weighted vote fractions
       (all 37 answers) as the embedding, scored the same way (not clustered: the extra images
@@ -34,25 +38,52 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 from sklearn.preprocessing import normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import score  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import analysis, cluster, compare, config, embed, gz2, train  # noqa: E402
+from galaxyutils import analysis, augment, cluster, compare, config, embed, gz2, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
-LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "imagenet", "votes")
+LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "simclr-zoom", "imagenet", "votes")
 LABELLED_ONLY = {"votes"}  # embeddings of the catalogue's galaxies alone: scored, not clustered
+
+
+def trained_model(run: Run) -> tuple[torch.nn.Module, torch.device]:
+    """The run's SimCLR model from its last checkpoint, and the device it is on."""
+    device = train.select_device(run.params.train.device, run.params.train.threads)
+    model = train.build_model(run.params, device)
+    model.load_state_dict(train.load_checkpoint(run.path("checkpoints/last.pt"), device)["model"])
+    return model.eval(), device
 
 
 def orientation_averaged(run: Run) -> np.ndarray:
     """The run's SimCLR embedding of every embedded image, averaged over the 8 orientations."""
-    device = train.select_device(run.params.train.device, run.params.train.threads)
-    model = train.build_model(run.params, device)
-    model.load_state_dict(train.load_checkpoint(run.path("checkpoints/last.pt"), device)["model"])
+    model, device = trained_model(run)
     return embed.encode(model, run.load_rows("images"), run.params.embed.batch_size, device, tta=True)
+
+
+@torch.no_grad()
+def magnified(run: Run) -> np.ndarray:
+    """The run's SimCLR embedding of every embedded image, each centre view magnified by training's
+    mean random-resized-crop magnification (a centre crop of the mean area fraction, resized back)."""
+    model, device = trained_model(run)
+    images = run.load_rows("images")
+    area = statistics.fmean(run.params.augment.crop_scale)
+    chunks = []
+    for start in range(0, len(images), run.params.embed.batch_size):
+        view = augment.centre_view(augment.to_tensor(images[start : start + run.params.embed.batch_size], device))
+        side = view.shape[-1]
+        crop = round(side * area ** 0.5)
+        offset = (side - crop) // 2
+        zoomed = F.interpolate(view[..., offset : offset + crop, offset : offset + crop], size=(side, side), mode="bilinear",
+                               antialias=True, align_corners=False)
+        chunks.append(model.encode(zoomed).float().cpu())
+    return torch.cat(chunks).numpy()
 
 
 def candidate(run: Run, lever: str, catalogue, embeddings: dict[str, np.ndarray]) -> np.ndarray:
@@ -62,6 +93,8 @@ def candidate(run: Run, lever: str, catalogue, embeddings: dict[str, np.ndarray]
         return catalogue[[a.column() for a in gz2.answers() if a.column() in catalogue]].fillna(0.0).to_numpy()
     if lever == "simclr-tta":
         return orientation_averaged(run)
+    if lever == "simclr-zoom":
+        return magnified(run)
     if lever == "simclr+imagenet":
         return np.hstack([normalize(embeddings["simclr"]), normalize(embeddings["imagenet"])])
     return embeddings[lever]
