@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import score  # noqa: E402
 from common import write_results  # noqa: E402
 
-from galaxyutils import analysis, augment, cluster, compare, config, embed, gz2, train  # noqa: E402
+from galaxyutils import analysis, cluster, compare, config, embed, gz2, train  # noqa: E402
 from galaxyutils.run_folder import Run  # noqa: E402
 
 LEVERS = ("simclr", "simclr+imagenet", "simclr-tta", "simclr-zoom", "imagenet", "votes")
@@ -56,9 +56,7 @@ LABELLED_ONLY = {"votes"}  # embeddings of the catalogue's galaxies alone: score
 def trained_model(run: Run) -> tuple[torch.nn.Module, torch.device]:
     """The run's SimCLR model from its last checkpoint, and the device it is on."""
     device = train.select_device(run.params.train.device, run.params.train.threads)
-    model = train.build_model(run.params, device)
-    model.load_state_dict(train.load_checkpoint(run.path("checkpoints/last.pt"), device)["model"])
-    return model.eval(), device
+    return train.load_trained(run, device), device
 
 
 def orientation_averaged(run: Run) -> np.ndarray:
@@ -67,23 +65,28 @@ def orientation_averaged(run: Run) -> np.ndarray:
     return embed.encode(model, run.load_rows("images"), run.params.embed.batch_size, device, tta=True)
 
 
-@torch.no_grad()
+class Magnifying(torch.nn.Module):
+    """``model`` whose ``encode`` first magnifies each view: a centre crop of ``area`` of it, resized back."""
+
+    def __init__(self, model: torch.nn.Module, area: float):
+        super().__init__()
+        self.model, self.area = model, area
+
+    def encode(self, views: torch.Tensor) -> torch.Tensor:
+        side = views.shape[-1]
+        crop = round(side * self.area ** 0.5)
+        offset = (side - crop) // 2
+        zoomed = F.interpolate(views[..., offset : offset + crop, offset : offset + crop], size=(side, side), mode="bilinear",
+                               antialias=True, align_corners=False)
+        return self.model.encode(zoomed)
+
+
 def magnified(run: Run) -> np.ndarray:
     """The run's SimCLR embedding of every embedded image, each centre view magnified by training's
     mean random-resized-crop magnification (a centre crop of the mean area fraction, resized back)."""
     model, device = trained_model(run)
-    images = run.load_rows("images")
-    area = statistics.fmean(run.params.augment.crop_scale)
-    chunks = []
-    for start in range(0, len(images), run.params.embed.batch_size):
-        view = augment.centre_view(augment.to_tensor(images[start : start + run.params.embed.batch_size], device))
-        side = view.shape[-1]
-        crop = round(side * area ** 0.5)
-        offset = (side - crop) // 2
-        zoomed = F.interpolate(view[..., offset : offset + crop, offset : offset + crop], size=(side, side), mode="bilinear",
-                               antialias=True, align_corners=False)
-        chunks.append(model.encode(zoomed).float().cpu())
-    return torch.cat(chunks).numpy()
+    zooming = Magnifying(model, statistics.fmean(run.params.augment.crop_scale))
+    return embed.encode(zooming, run.load_rows("images"), run.params.embed.batch_size, device)
 
 
 def candidate(run: Run, lever: str, catalogue, embeddings: dict[str, np.ndarray]) -> np.ndarray:

@@ -121,8 +121,7 @@ def depth_rows(run_dir: Path, first_block: int = 4) -> list[dict]:
     votes = analysis.key_votes(catalogue)
     images = run.load_array("images")
     device = torch.device("cpu")
-    model = train.build_model(run.params, device)
-    model.load_state_dict(train.load_checkpoint(run.path("checkpoints/last.pt"), device)["model"])
+    model = train.load_trained(run, device)
     rows = []
     for encoder_name, encoder in (("simclr", model.backbone), ("frozen imagenet", EfficientNetLite0(pretrained=True))):
         for layer, X in block_features(encoder, images, first_block).items():

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from .config import Params
 from .embed import encode
 from .files import write_atomic
 from .model import SimCLRModel, contrastive_loss
+
+if TYPE_CHECKING:
+    from .run_folder import Run
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +167,13 @@ def build_model(params: Params, device: torch.device, random_weights: bool = Fal
     torch.manual_seed(params.seed)
     model_params = params.model.model_copy(update={"pretrained": "none", "frozen_blocks": 0}) if random_weights else params.model
     return SimCLRModel(model_params).to(device)
+
+
+def load_trained(run: Run, device: torch.device) -> SimCLRModel:
+    """The run's model with the weights of its last checkpoint (02's output), in eval mode."""
+    model = build_model(run.params, device)
+    model.load_state_dict(load_checkpoint(run.path("checkpoints/last.pt"), device)["model"])
+    return model.eval()
 
 
 def cluster_balance_weights(model: SimCLRModel, images: np.ndarray, params: Params, device: torch.device) -> np.ndarray | None:
