@@ -244,6 +244,14 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     if state is not None and state.get("key") != key:
         logger.warning(f"{last}: a checkpoint of training on other images or with other settings is not resumed; training starts afresh")
         state = None
+    if state is not None and int(state["epoch"]) > p.epochs:
+        logger.warning(f"{last}: the checkpoint has {int(state['epoch'])} epochs, more than the {p.epochs} asked for; "
+                       "training starts afresh so the weights are those of the shorter run")
+        state = None
+    if state is not None and state.get("epochs", p.epochs) != p.epochs and int(state["epoch"]) > p.warmup_epochs:
+        logger.warning(f"{last}: resuming after epoch {int(state['epoch'])} of a run planned for {state['epochs']} epochs, now "
+                       f"{p.epochs}: the learning rate decays over the new length from here, so the weights will differ from "
+                       f"those of a run trained for {p.epochs} epochs from the start (train_log.csv's lr column shows the path)")
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -278,7 +286,8 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
                              steps_per_epoch * batch_size / seconds, augment_seconds / seconds, seconds]
         if rank == 0:
             write_atomic(log.to_csv, log_path, index=False)
-            save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1, key=key)
+            save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1,
+                            epochs=p.epochs, key=key)
             logger.info(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
                   f"RankMe {log.rankme.iloc[-1]:.1f}, "
                   f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time, "

@@ -33,6 +33,28 @@ def test_resumed_training_reaches_the_same_weights(tmp_path, balance):
         assert torch.equal(a, b), name
 
 
+def test_a_longer_checkpoint_is_not_passed_off_as_a_shorter_run(tmp_path, caplog):
+    images = (np.random.default_rng(0).random((16, 16, 16, 3)) * 255).astype(np.uint8)
+    fresh, _ = train.train_simclr(images, _params(1), tmp_path / "a", tmp_path / "a.csv")
+    train.train_simclr(images, _params(3), tmp_path / "b", tmp_path / "b.csv")
+
+    shortened, log = train.train_simclr(images, _params(1), tmp_path / "b", tmp_path / "b.csv")
+
+    assert "more than the 1 asked for" in caplog.text and list(log.epoch) == [1]
+    for (name, a), b in zip(fresh.state_dict().items(), shortened.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_extending_training_after_the_warm_up_says_the_path_changes(tmp_path, caplog):
+    images = (np.random.default_rng(0).random((16, 16, 16, 3)) * 255).astype(np.uint8)
+    train.train_simclr(images, _params(2), tmp_path / "a", tmp_path / "a.csv")
+    assert "will differ" not in caplog.text
+
+    _, log = train.train_simclr(images, _params(3), tmp_path / "a", tmp_path / "a.csv")
+
+    assert "planned for 2 epochs, now 3" in caplog.text and list(log.epoch) == [1, 2, 3]
+
+
 def test_training_log_and_schedule(tmp_path):
     images = (np.random.default_rng(1).random((16, 16, 16, 3)) * 255).astype(np.uint8)
     _, log = train.train_simclr(images, _params(2), tmp_path / "c", tmp_path / "c.csv")
