@@ -27,7 +27,7 @@ from sklearn.preprocessing import normalize
 from tqdm import tqdm  # text bars: a notebook saved by papermill keeps their last state, widget bars show 0%
 
 from .augment import GalaxyAugment, centre_view, to_tensor
-from .config import Params
+from .config import Params, TrainParams
 from .embed import encode
 from .files import write_atomic
 from .model import SimCLRModel, contrastive_loss
@@ -142,6 +142,29 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
     return torch.load(path, map_location=device, weights_only=True)
 
 
+def resumable_checkpoint(path: Path, key: str, p: TrainParams, device: torch.device) -> dict | None:
+    """The checkpoint at ``path`` if training may resume from it: made under the same training
+    ``key`` and no further than the ``p.epochs`` asked for (a longer one would pass its weights off
+    as the shorter run's). Extending a run past its warm-up is allowed but logged: the learning
+    rate then decays over the new length, so the weights differ from a fresh run of that length."""
+    if not path.exists():
+        return None
+    state = load_checkpoint(path, device)
+    done = state["epoch"] = int(state["epoch"])
+    if state.get("key") != key:
+        logger.warning(f"{path}: a checkpoint of training on other images or with other settings is not resumed; training starts afresh")
+        return None
+    if done > p.epochs:
+        logger.warning(f"{path}: the checkpoint has {done} epochs, more than the {p.epochs} asked for; "
+                       "training starts afresh so the weights are those of the shorter run")
+        return None
+    if state.get("epochs", p.epochs) != p.epochs and done > p.warmup_epochs:
+        logger.warning(f"{path}: resuming after epoch {done} of a run planned for {state['epochs']} epochs, now "
+                       f"{p.epochs}: the learning rate decays over the new length from here, so the weights will differ from "
+                       f"those of a run trained for {p.epochs} epochs from the start (train_log.csv's lr column shows the path)")
+    return state
+
+
 def precision(device: torch.device) -> tuple[torch.dtype, torch.memory_format]:
     """The dtype and layout training computes in on ``device``: bf16 autocast and channels_last on
     CUDA; float32 in the default layout on CPU, where bf16 convolutions ran 3-5x slower than
@@ -240,23 +263,12 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     start_epoch = 0
     last = checkpoint_dir / "last.pt"
     key = training_key(images, params)
-    state = load_checkpoint(last, device) if last.exists() else None
-    if state is not None and state.get("key") != key:
-        logger.warning(f"{last}: a checkpoint of training on other images or with other settings is not resumed; training starts afresh")
-        state = None
-    if state is not None and int(state["epoch"]) > p.epochs:
-        logger.warning(f"{last}: the checkpoint has {int(state['epoch'])} epochs, more than the {p.epochs} asked for; "
-                       "training starts afresh so the weights are those of the shorter run")
-        state = None
-    if state is not None and state.get("epochs", p.epochs) != p.epochs and int(state["epoch"]) > p.warmup_epochs:
-        logger.warning(f"{last}: resuming after epoch {int(state['epoch'])} of a run planned for {state['epochs']} epochs, now "
-                       f"{p.epochs}: the learning rate decays over the new length from here, so the weights will differ from "
-                       f"those of a run trained for {p.epochs} epochs from the start (train_log.csv's lr column shows the path)")
+    state = resumable_checkpoint(last, key, p, device)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        start_epoch = int(state["epoch"])
+        start_epoch = state["epoch"]
         log = pd.read_csv(log_path).iloc[:start_epoch] if log_path.exists() else log
 
     for epoch in range(start_epoch, p.epochs):
