@@ -143,6 +143,9 @@ class TrainParams(_Section):
     weight_decay: float = Field(1e-4, ge=0.0)
     temperature: float = Field(0.2, gt=0.0)
     tau_plus: float = Field(0.0, ge=0.0, lt=1.0, description="Debiased contrastive loss (Chuang et al. 2020) with this same-class prior; 0 is plain NT-Xent.")
+    nn_support: int = Field(0, ge=0, description="NNCLR (Dwibedi et al. 2021): each view's positive is the nearest of the last "
+                            "nn_support projections to the other view of its galaxy, so galaxies that look alike are pulled together; "
+                            "0 is plain SimCLR. At least a batch.")
     optimizer: Literal["adamw", "lars"] = Field("adamw", description="LARS for very large batches (You et al. 2017).")
     warmup_epochs: int = Field(1, ge=0)
     cluster_balance: float = Field(0.0, ge=0.0, le=1.0, description="Label-free rebalancing of what each epoch trains on: the "
@@ -154,6 +157,14 @@ class TrainParams(_Section):
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 means one per core.")
     processes: int = Field(1, ge=1, description="Data-parallel processes (GPUs) launched with torchrun; negatives span all of them.")
     compile: bool = Field(False, description="torch.compile the model (CUDA; worth it for long runs).")
+
+    @model_validator(mode="after")
+    def _one_loss(self) -> "TrainParams":
+        if self.nn_support and self.tau_plus:
+            raise ValueError("train.nn_support and train.tau_plus choose two different losses: set one of them")
+        if 0 < self.nn_support < self.batch_size:
+            raise ValueError(f"train.nn_support={self.nn_support} is smaller than a batch ({self.batch_size}): the queue must hold at least one")
+        return self
 
 
 class EmbedParams(_Section):

@@ -180,12 +180,59 @@ def debiased_contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: f
     return -torch.log(positive / (positive + estimate)).mean()
 
 
-def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float, tau_plus: float = 0.0) -> torch.Tensor:
-    """NT-Xent, or the debiased loss when ``tau_plus`` > 0; across all ranks when distributed."""
+class NearestNeighbourSupport(nn.Module):
+    """NNCLR's support set (Dwibedi et al. 2021): a first-in first-out queue of the last ``size``
+    L2-normalised projections of training views, kept out of the gradient. Buffers, so a
+    checkpoint carries it and a resumed run follows the same path."""
+
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        self.register_buffer("queue", torch.zeros(size, dim))
+        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+        self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+
+    @property
+    def full(self) -> bool:
+        return int(self.filled) == len(self.queue)
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """The queue entry with the highest cosine similarity to each row of ``z``."""
+        return self.queue[(F.normalize(z, dim=1) @ self.queue.T).argmax(dim=1)]
+
+    @torch.no_grad()
+    def push(self, z: torch.Tensor) -> None:
+        rows = (self.pointer + torch.arange(len(z), device=z.device)) % len(self.queue)
+        self.queue[rows] = F.normalize(z.to(self.queue.dtype), dim=1)
+        self.pointer.copy_((self.pointer + len(z)) % len(self.queue))
+        self.filled.copy_(torch.clamp(self.filled + len(z), max=len(self.queue)))
+
+
+def nearest_neighbour_loss(z1: torch.Tensor, z2: torch.Tensor, support: NearestNeighbourSupport, temperature: float) -> torch.Tensor:
+    """NNCLR's symmetric loss: each view's positive is the support entry nearest the other view
+    of its galaxy, so galaxies that look alike (not only two views of one) are pulled together;
+    the batch's other views are the negatives."""
+    z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    targets = torch.arange(len(z1), device=z1.device)
+    forward = F.cross_entropy(support.nearest(z1) @ z2.T / temperature, targets)
+    backward = F.cross_entropy(support.nearest(z2) @ z1.T / temperature, targets)
+    return (forward + backward) / 2
+
+
+def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float, tau_plus: float = 0.0,
+                     support: NearestNeighbourSupport | None = None) -> torch.Tensor:
+    """NT-Xent, the debiased loss when ``tau_plus`` > 0, or the nearest-neighbour loss once
+    ``support`` is full (NT-Xent while it fills; the first views' projections are then added to
+    it); across all ranks when distributed."""
     z1, z2 = gather_across_ranks(z1), gather_across_ranks(z2)
-    if tau_plus > 0:
-        return debiased_contrastive_loss(z1, z2, temperature, tau_plus)
-    return nt_xent_loss(z1, z2, temperature)
+    if support is not None and support.full:
+        loss = nearest_neighbour_loss(z1, z2, support, temperature)
+    elif tau_plus > 0:
+        loss = debiased_contrastive_loss(z1, z2, temperature, tau_plus)
+    else:
+        loss = nt_xent_loss(z1, z2, temperature)
+    if support is not None:
+        support.push(z1.detach())
+    return loss
 
 
 class _GatherWithGradient(torch.autograd.Function):

@@ -195,6 +195,7 @@ def switches(runs: Sequence[run_folder.Run], validation: run_folder.Run | None =
         "extra": any(m.get("n_extra_training_images", 0) > 0 for m in metrics),
         "sweep": bool(params.hdbscan.sweep),
         "debiased": bool(params.train.tau_plus),
+        "nnclr": bool(params.train.nn_support),
         "warmup": params.train.warmup_epochs > 0,
         "tta": bool(params.embed.tta),
         "pretrained": params.model.pretrained == "imagenet",

@@ -9,6 +9,7 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 
 from .cluster import count_clusters
+from .config import TrainParams
 
 # What every vote panel says its numbers are: GZ2's weighted fractions are conditional, each the
 # share of the volunteers who reached that question (edge-on is asked only of discs).
@@ -32,11 +33,17 @@ def image_grid(images: np.ndarray, groups: pd.Series, per_group: int = 6, seed: 
     return figure
 
 
-def training_curve(log: pd.DataFrame, tau_plus: float = 0.0) -> plt.Figure:
-    """Loss and collapse monitor per epoch; the loss named as trained (debiased when ``tau_plus``)."""
+def training_curve(log: pd.DataFrame, train: TrainParams | None = None) -> plt.Figure:
+    """Loss and collapse monitor per epoch; the loss named as ``train`` chose it."""
     figure, (loss_ax, std_ax) = plt.subplots(1, 2, figsize=(9, 3))
     loss_ax.plot(log.epoch, log.loss, marker="o")
-    loss_ax.set(xlabel="epoch", ylabel=f"debiased NT-Xent loss (tau+ = {tau_plus:g})" if tau_plus else "NT-Xent loss", title="training loss")
+    if train is not None and train.nn_support:
+        loss_name = f"nearest-neighbour loss (support {train.nn_support})"
+    elif train is not None and train.tau_plus:
+        loss_name = f"debiased NT-Xent loss (tau+ = {train.tau_plus:g})"
+    else:
+        loss_name = "NT-Xent loss"
+    loss_ax.set(xlabel="epoch", ylabel=loss_name, title="training loss")
     std_ax.plot(log.epoch, log.embedding_std, marker="o", color="C1")
     std_ax.set(xlabel="epoch", ylabel="std of normalised projections", title="collapse monitor (0 = collapsed)")
     figure.tight_layout()

@@ -30,7 +30,7 @@ from .augment import GalaxyAugment, centre_view, to_tensor
 from .config import Params, TrainParams
 from .embed import encode
 from .files import write_atomic
-from .model import SimCLRModel, contrastive_loss
+from .model import NearestNeighbourSupport, SimCLRModel, contrastive_loss
 
 if TYPE_CHECKING:
     from .run_folder import Run
@@ -173,12 +173,12 @@ def precision(device: torch.device) -> tuple[torch.dtype, torch.memory_format]:
 
 
 def contrastive_step(forward, optimizer: torch.optim.Optimizer, view1: torch.Tensor, view2: torch.Tensor, dtype: torch.dtype,
-                     temperature: float, tau_plus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                     temperature: float, tau_plus: float = 0.0, support: NearestNeighbourSupport | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a batch's two views, the encoder under autocast to ``dtype``;
     returns the loss and the first view's projections."""
     with torch.autocast(view1.device.type, dtype=dtype, enabled=dtype != torch.float32):
         z1, z2 = forward(view1), forward(view2)
-    loss = contrastive_loss(z1.float(), z2.float(), temperature, tau_plus)
+    loss = contrastive_loss(z1.float(), z2.float(), temperature, tau_plus, support)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -259,6 +259,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     total_steps = steps_per_epoch * p.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, p.warmup_epochs * steps_per_epoch, total_steps))
     weights = cluster_balance_weights(model, images, params, device)
+    support = NearestNeighbourSupport(p.nn_support, params.model.projection_dim).to(device) if p.nn_support else None
     log = pd.DataFrame(columns=LOG_COLUMNS)
     start_epoch = 0
     last = checkpoint_dir / "last.pt"
@@ -268,6 +269,8 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if support is not None:
+            support.load_state_dict(state["support"])
         start_epoch = state["epoch"]
         log = pd.read_csv(log_path).iloc[:start_epoch] if log_path.exists() else log
 
@@ -288,7 +291,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
             if cuda:
                 torch.cuda.synchronize()
             augment_seconds += time.perf_counter() - tick
-            loss, z1 = contrastive_step(forward, optimizer, view1, view2, dtype, p.temperature, p.tau_plus)
+            loss, z1 = contrastive_step(forward, optimizer, view1, view2, dtype, p.temperature, p.tau_plus, support)
             schedule.step()
             losses.append(loss.item())
             stds.append(embedding_std(z1))
@@ -299,7 +302,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
         if rank == 0:
             write_atomic(log.to_csv, log_path, index=False)
             save_checkpoint(last, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch + 1,
-                            epochs=p.epochs, key=key)
+                            epochs=p.epochs, key=key, support=support.state_dict() if support is not None else None)
             logger.info(f"epoch {epoch + 1}/{p.epochs}: loss {log.loss.iloc[-1]:.4f}, embedding std {log.embedding_std.iloc[-1]:.4f}, "
                   f"RankMe {log.rankme.iloc[-1]:.1f}, "
                   f"{log.galaxies_per_s.iloc[-1]:.0f} galaxies/s, augmentation {log.augment_share.iloc[-1]:.0%} of the time, "

@@ -76,6 +76,7 @@ def test_a_broken_profile_is_one_clear_error_naming_the_file(tmp_path, text, mes
     ("train.lr=.inf", "train.lr"),
     ("train.lr=.nan", "train.lr"),
     ("train.epochs=true", "train.epochs"),
+    ("train.nn_support=4", "train.nn_support"),  # smaller than the smoke profile's batch
 ])
 def test_nonsense_values_are_refused_naming_the_key(override, key):
     with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
@@ -85,3 +86,8 @@ def test_nonsense_values_are_refused_naming_the_key(override, key):
 def test_the_profile_is_not_a_parameter_to_set():
     with pytest.raises(config.ConfigError, match="--profile"):
         config.resolve("smoke", ["profile=demo"])
+
+
+def test_nearest_neighbour_and_debiased_losses_are_not_combined():
+    with pytest.raises(config.ConfigError, match=r"train\.nn_support and train\.tau_plus"):
+        config.resolve("smoke", ["train.nn_support=64", "train.tau_plus=0.1"])

@@ -104,6 +104,43 @@ def test_debiased_loss_matches_its_formula_and_reduces_to_nt_xent():
     assert np.isclose(plain, nt_xent_loss(torch.tensor(z1), torch.tensor(z2), 0.5).item(), rtol=1e-6)
 
 
+def test_support_queue_keeps_the_latest_projections_normalised():
+    from galaxyutils.model import NearestNeighbourSupport
+
+    support = NearestNeighbourSupport(4, 2)
+    support.push(torch.tensor([[3.0, 0.0], [0.0, 2.0], [1.0, 1.0]]))
+    assert not support.full
+    support.push(torch.tensor([[-1.0, 0.0], [0.0, -5.0], [2.0, 0.0]]))  # wraps round: the oldest two go
+    assert support.full and int(support.pointer) == 2
+    expected = torch.tensor([[0.0, -1.0], [1.0, 0.0], [0.5**0.5, 0.5**0.5], [-1.0, 0.0]])
+    assert torch.allclose(support.queue, expected)
+    assert torch.allclose(support.nearest(torch.tensor([[0.1, -3.0], [2.0, 1.9]])), expected[[0, 2]])
+
+
+def test_nearest_neighbour_loss_matches_its_formula():
+    from galaxyutils.model import NearestNeighbourSupport, contrastive_loss
+
+    rng = np.random.default_rng(2)
+    z1, z2 = torch.tensor(rng.normal(size=(5, 4))), torch.tensor(rng.normal(size=(5, 4)))
+    support = NearestNeighbourSupport(6, 4).double()
+    filling = contrastive_loss(z1, z2, 0.5, support=support)  # plain NT-Xent until the queue is full
+    assert np.isclose(filling.item(), nt_xent_loss(z1, z2, 0.5).item()) and not support.full
+    support.push(torch.tensor(rng.normal(size=(3, 4))))  # the queue: three of z1's five, then three others
+    queue = support.queue.numpy().copy()
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    def one_way(a, b):
+        positives = queue[np.argmax(unit(a) @ queue.T, axis=1)]
+        logits = positives @ unit(b).T / 0.5
+        return np.mean([np.log(np.exp(row).sum()) - row[i] for i, row in enumerate(logits)])
+
+    expected = (one_way(z1.numpy(), z2.numpy()) + one_way(z2.numpy(), z1.numpy())) / 2
+    assert np.isclose(contrastive_loss(z1, z2, 0.5, support=support).item(), expected, rtol=1e-6)
+    assert torch.allclose(support.queue[[2, 3, 4, 5, 0]], torch.nn.functional.normalize(z1, dim=1))  # then the first views join it
+
+
 def test_rotation_is_free_and_views_of_a_galaxy_are_rotated_copies():
     # A bar along x: the astro preset's views must come out at many angles, not only 0 and 90.
     image = np.zeros((32, 32, 3), np.uint8)

@@ -116,3 +116,12 @@ def test_gallery_picks_put_exemplars_first_and_cover_noise(clusters):
         exemplars = members[members.exemplar].sort_values("probability", ascending=False).index[:3]
         assert rows[: len(exemplars)] == list(exemplars)
     assert analysis.example_query(clusters) in set(clusters[clusters.exemplar].id_str)
+
+
+@pytest.mark.parametrize("overrides, name", [([], "NT-Xent loss"), (["train.tau_plus=0.1"], "debiased NT-Xent loss (tau+ = 0.1)"),
+                                              (["train.nn_support=64"], "nearest-neighbour loss (support 64)")])
+def test_training_curve_names_the_loss_that_was_trained(overrides, name):
+    from galaxyutils import config
+
+    log = pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.5], "embedding_std": [0.08, 0.07]})
+    assert name in _texts(plots.training_curve(log, config.resolve("smoke", overrides).train))

@@ -18,7 +18,8 @@ def _two_looks(n_round: int, n_streak: int) -> np.ndarray:
     return np.clip(20 + 200 * shapes + noise, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("balance", [[], ["train.cluster_balance=1", "train.balance_clusters=2"]], ids=["uniform", "cluster-balanced"])
+@pytest.mark.parametrize("balance", [[], ["train.cluster_balance=1", "train.balance_clusters=2"], ["train.nn_support=8"]],
+                         ids=["uniform", "cluster-balanced", "nearest-neighbour"])
 def test_resumed_training_reaches_the_same_weights(tmp_path, balance):
     images = (np.random.default_rng(0).random((16, 16, 16, 3)) * 255).astype(np.uint8)
     straight, _ = train.train_simclr(images, _params(2, *balance), tmp_path / "a", tmp_path / "a.csv")
