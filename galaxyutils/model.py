@@ -196,8 +196,9 @@ class NearestNeighbourSupport(nn.Module):
         return int(self.filled) == len(self.queue)
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """The queue entry with the highest cosine similarity to each row of ``z``."""
-        return self.queue[(F.normalize(z, dim=1) @ self.queue.T).argmax(dim=1)]
+        """The queue entry with the highest cosine similarity to each row of ``z`` (the entries are
+        unit vectors, so a row's length cannot change which one is nearest)."""
+        return self.queue[(z @ self.queue.T).argmax(dim=1)]
 
     @torch.no_grad()
     def push(self, z: torch.Tensor) -> None:
