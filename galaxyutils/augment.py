@@ -46,20 +46,22 @@ def preset(name: str, **overrides) -> AugmentParams:
 
 class GalaxyAugment(nn.Module):
     """Maps a float batch B x 3 x S x S in [0, 1] (the store) to one random view per sample,
-    B x 3 x V x V with V = ``view_size(S)``."""
+    B x 3 x V x V with V = ``view_size(S)``; with ``local``, to a multi-crop local view of
+    ``local_crop_scale`` of that field at side V // 2 (``augment.local_views``)."""
 
-    def __init__(self, params: AugmentParams, size: int):
+    def __init__(self, params: AugmentParams, size: int, local: bool = False):
         super().__init__()
         view = view_size(size)
+        side, scale = (view // 2, params.local_crop_scale) if local else (view, params.crop_scale)
         steps: list[nn.Module] = [K.RandomRotation(180.0, p=1.0)] if params.rotation else []
         steps += [K.CenterCrop(view),
-                  K.RandomResizedCrop((view, view), scale=tuple(params.crop_scale), ratio=tuple(params.crop_ratio)),
+                  K.RandomResizedCrop((side, side), scale=tuple(scale), ratio=tuple(params.crop_ratio)),
                   K.RandomHorizontalFlip(), K.RandomVerticalFlip()]
         if params.brightness or params.contrast or params.saturation or params.hue:
             steps.append(K.ColorJiggle(params.brightness, params.contrast, params.saturation, params.hue, p=params.jitter_p))
         if params.grayscale_p:
             steps.append(K.RandomGrayscale(p=params.grayscale_p))
-        kernel = max(3, (view // 10) | 1)
+        kernel = max(3, (side // 10) | 1)
         steps.append(K.RandomGaussianBlur((kernel, kernel), tuple(params.blur_sigma), p=params.blur_p))
         if params.noise_std:
             steps.append(K.RandomGaussianNoise(std=params.noise_std, p=1.0))

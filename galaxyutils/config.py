@@ -93,8 +93,13 @@ class AugmentParams(_Section):
     blur_sigma: tuple[float, float] = Field(description="Range of the Gaussian blur's width in pixels (a PSF).")
     blur_p: float = Field(ge=0.0, le=1.0, description="Probability of the blur.")
     noise_std: float = Field(ge=0.0, description="Gaussian pixel noise on a 0-1 scale.")
+    local_views: int = Field(0, ge=0, description="Multi-crop (Caron et al. 2020): this many extra small views per galaxy, each "
+                             "a random crop of local_crop_scale of the view at half its side, paired with both full views in the loss, "
+                             "so a patch of a galaxy (an arm, a bulge) must match the whole; 0 is the two views of SimCLR.")
+    local_crop_scale: tuple[float, float] = Field((0.2, 0.5), description="Range of the area fraction of the view a local view keeps "
+                                                  "(a quarter of it, at half the side, keeps the full views' pixel scale).")
 
-    @field_validator("crop_scale")
+    @field_validator("crop_scale", "local_crop_scale")
     @classmethod
     def _crop_scale_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
         return _ordered_range(value, 0.0, 1.0)
@@ -245,6 +250,12 @@ class Params(_Section):
     def _source_has_root(self) -> "Params":
         if self.data.source != "synthetic" and not self.data.root:
             raise ValueError(f"data.root is required for data.source={self.data.source!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _local_views_have_a_loss(self) -> "Params":
+        if self.augment.local_views and self.train.nn_support:
+            raise ValueError("augment.local_views and train.nn_support do not combine: the nearest-neighbour loss takes two views")
         return self
 
     def digest(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -220,17 +221,18 @@ def nearest_neighbour_loss(z1: torch.Tensor, z2: torch.Tensor, support: NearestN
 
 
 def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float, tau_plus: float = 0.0,
-                     support: NearestNeighbourSupport | None = None) -> torch.Tensor:
+                     support: NearestNeighbourSupport | None = None, local: Sequence[torch.Tensor] = ()) -> torch.Tensor:
     """NT-Xent, the debiased loss when ``tau_plus`` > 0, or the nearest-neighbour loss once
     ``support`` is full (NT-Xent while it fills; the first views' projections are then added to
-    it); across all ranks when distributed."""
+    it); across all ranks when distributed. With ``local`` views' projections (multi-crop), the
+    mean of the pair loss over the two full views and over each local view with each full view."""
     z1, z2 = gather_across_ranks(z1), gather_across_ranks(z2)
     if support is not None and support.full:
         loss = nearest_neighbour_loss(z1, z2, support, temperature)
-    elif tau_plus > 0:
-        loss = debiased_contrastive_loss(z1, z2, temperature, tau_plus)
     else:
-        loss = nt_xent_loss(z1, z2, temperature)
+        pairs = [(z1, z2)] + [(full, gather_across_ranks(z)) for z in local for full in (z1, z2)]
+        loss = torch.stack([debiased_contrastive_loss(a, b, temperature, tau_plus) if tau_plus > 0 else nt_xent_loss(a, b, temperature)
+                            for a, b in pairs]).mean()
     if support is not None:
         support.push(z1.detach())
     return loss

@@ -196,6 +196,7 @@ def switches(runs: Sequence[run_folder.Run], validation: run_folder.Run | None =
         "sweep": bool(params.hdbscan.sweep),
         "debiased": bool(params.train.tau_plus),
         "nnclr": bool(params.train.nn_support),
+        "multicrop": bool(params.augment.local_views),
         "warmup": params.train.warmup_epochs > 0,
         "tta": bool(params.embed.tta),
         "pretrained": params.model.pretrained == "imagenet",
@@ -249,6 +250,8 @@ def augmentation_table(params: config.AugmentParams) -> pd.DataFrame:
     rows.append((f"Gaussian blur: sigma in pixels (probability {params.blur_p:g})", f"{params.blur_sigma[0]:g}--{params.blur_sigma[1]:g}"))
     if params.noise_std:
         rows.append(("Gaussian pixel noise: standard deviation (0--1 scale)", f"{params.noise_std:g}"))
+    if params.local_views:
+        rows.append(("multi-crop: local views at half the side, area kept", f"{params.local_views} of {params.local_crop_scale[0]:g}--{params.local_crop_scale[1]:g}"))
     return pd.DataFrame(rows, columns=["augmentation", "setting"]).set_index("augmentation")
 
 

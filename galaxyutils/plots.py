@@ -33,8 +33,9 @@ def image_grid(images: np.ndarray, groups: pd.Series, per_group: int = 6, seed: 
     return figure
 
 
-def training_curve(log: pd.DataFrame, train: TrainParams | None = None) -> plt.Figure:
-    """Loss and collapse monitor per epoch; the loss named as ``train`` chose it."""
+def training_curve(log: pd.DataFrame, train: TrainParams | None = None, local_views: int = 0) -> plt.Figure:
+    """Loss and collapse monitor per epoch; the loss named as ``train`` chose it, and the views
+    it paired when ``local_views`` (``augment.local_views``) added multi-crop ones."""
     figure, (loss_ax, std_ax) = plt.subplots(1, 2, figsize=(9, 3))
     loss_ax.plot(log.epoch, log.loss, marker="o")
     if train is not None and train.nn_support:
@@ -43,7 +44,8 @@ def training_curve(log: pd.DataFrame, train: TrainParams | None = None) -> plt.F
         loss_name = f"debiased NT-Xent loss (tau+ = {train.tau_plus:g})"
     else:
         loss_name = "NT-Xent loss"
-    loss_ax.set(xlabel="epoch", ylabel=loss_name, title="training loss")
+    title = f"training loss, 2 full + {local_views} local views" if local_views else "training loss"
+    loss_ax.set(xlabel="epoch", ylabel=loss_name, title=title)
     std_ax.plot(log.epoch, log.embedding_std, marker="o", color="C1")
     std_ax.set(xlabel="epoch", ylabel="std of normalised projections", title="collapse monitor (0 = collapsed)")
     figure.tight_layout()

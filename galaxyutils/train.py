@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,12 +174,15 @@ def precision(device: torch.device) -> tuple[torch.dtype, torch.memory_format]:
 
 
 def contrastive_step(forward, optimizer: torch.optim.Optimizer, view1: torch.Tensor, view2: torch.Tensor, dtype: torch.dtype,
-                     temperature: float, tau_plus: float = 0.0, support: NearestNeighbourSupport | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on a batch's two views, the encoder under autocast to ``dtype``;
-    returns the loss and the first view's projections."""
+                     temperature: float, tau_plus: float = 0.0, support: NearestNeighbourSupport | None = None,
+                     local: Sequence[torch.Tensor] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a batch's two views (and any multi-crop ``local`` views), the
+    encoder under autocast to ``dtype``; returns the loss and the first view's projections."""
     with torch.autocast(view1.device.type, dtype=dtype, enabled=dtype != torch.float32):
         z1, z2 = forward(view1), forward(view2)
-    loss = contrastive_loss(z1.float(), z2.float(), temperature, tau_plus, support)
+        # The local views share one size, so one pass serves them all (as in Caron et al. 2020).
+        z_local = forward(torch.cat(list(local))).chunk(len(local)) if local else ()
+    loss = contrastive_loss(z1.float(), z2.float(), temperature, tau_plus, support, [z.float() for z in z_local])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -251,6 +255,7 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
     trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
     forward = torch.compile(trained) if p.compile else trained
     augment = GalaxyAugment(params.augment, images.shape[1]).to(device)
+    local_augment = GalaxyAugment(params.augment, images.shape[1], local=True).to(device)
     optimizer = make_optimizer(model, params)
     probe_rows = np.sort(np.random.default_rng(params.seed).permutation(len(images))[:RANKME_GALAXIES])
     probe = centre_view(to_tensor(images[probe_rows], device)).contiguous(memory_format=layout)
@@ -288,10 +293,11 @@ def train_simclr(images: np.ndarray, params: Params, checkpoint_dir: Path, log_p
             tick = time.perf_counter()
             with torch.no_grad():
                 view1, view2 = augment(batch).contiguous(memory_format=layout), augment(batch).contiguous(memory_format=layout)
+                local = [local_augment(batch).contiguous(memory_format=layout) for _ in range(params.augment.local_views)]
             if cuda:
                 torch.cuda.synchronize()
             augment_seconds += time.perf_counter() - tick
-            loss, z1 = contrastive_step(forward, optimizer, view1, view2, dtype, p.temperature, p.tau_plus, support)
+            loss, z1 = contrastive_step(forward, optimizer, view1, view2, dtype, p.temperature, p.tau_plus, support, local)
             schedule.step()
             losses.append(loss.item())
             stds.append(embedding_std(z1))

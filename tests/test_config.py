@@ -77,6 +77,7 @@ def test_a_broken_profile_is_one_clear_error_naming_the_file(tmp_path, text, mes
     ("train.lr=.nan", "train.lr"),
     ("train.epochs=true", "train.epochs"),
     ("train.nn_support=4", "train.nn_support"),  # smaller than the smoke profile's batch
+    ("augment.local_crop_scale=[0.5,0.2]", "augment.local_crop_scale"),
 ])
 def test_nonsense_values_are_refused_naming_the_key(override, key):
     with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
@@ -91,3 +92,8 @@ def test_the_profile_is_not_a_parameter_to_set():
 def test_nearest_neighbour_and_debiased_losses_are_not_combined():
     with pytest.raises(config.ConfigError, match=r"train\.nn_support and train\.tau_plus"):
         config.resolve("smoke", ["train.nn_support=64", "train.tau_plus=0.1"])
+
+
+def test_local_views_are_not_combined_with_nearest_neighbour_positives():
+    with pytest.raises(config.ConfigError, match=r"augment\.local_views and train\.nn_support"):
+        config.resolve("smoke", ["augment.local_views=2", "train.nn_support=64"])

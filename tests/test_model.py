@@ -3,7 +3,7 @@ import torch
 
 from galaxyutils import augment, config
 from galaxyutils.config import AUGMENT_PRESETS, ModelParams
-from galaxyutils.model import SimCLRModel, nt_xent_loss
+from galaxyutils.model import SimCLRModel, contrastive_loss, nt_xent_loss
 
 
 def _nt_xent_double_loop(z1: np.ndarray, z2: np.ndarray, temperature: float) -> float:
@@ -24,6 +24,25 @@ def test_nt_xent_matches_an_explicit_double_loop():
     for temperature in (0.1, 0.5, 1.0):
         loss = nt_xent_loss(torch.tensor(z1), torch.tensor(z2), temperature).item()
         assert np.isclose(loss, _nt_xent_double_loop(z1, z2, temperature), rtol=1e-6)
+
+
+def test_multi_crop_loss_is_the_mean_over_the_full_pair_and_each_local_view_with_each_full_view():
+    rng = np.random.default_rng(2)
+    z1, z2, local1, local2 = (rng.normal(size=(6, 5)) for _ in range(4))
+    loss = contrastive_loss(torch.tensor(z1), torch.tensor(z2), 0.5, local=[torch.tensor(local1), torch.tensor(local2)]).item()
+    pairs = [(z1, z2), (z1, local1), (z2, local1), (z1, local2), (z2, local2)]
+    assert np.isclose(loss, np.mean([_nt_xent_double_loop(a, b, 0.5) for a, b in pairs]), rtol=1e-6)
+    assert np.isclose(contrastive_loss(torch.tensor(z1), torch.tensor(z2), 0.5).item(), _nt_xent_double_loop(z1, z2, 0.5), rtol=1e-6)
+
+
+def test_local_views_are_half_the_side_of_a_view_and_random_per_sample():
+    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    params = augment.preset("astro", local_views=2)
+    torch.manual_seed(0)
+    local = augment.GalaxyAugment(params, 64, local=True)(augment.to_tensor(np.repeat(image[None], 4, axis=0)))
+    side = augment.view_size(64) // 2
+    assert local.shape == (4, 3, side, side) and 0.0 <= local.min() and local.max() <= 1.0
+    assert len({view.numpy().tobytes() for view in local}) == 4
 
 
 def test_nt_xent_is_lower_for_matching_views():

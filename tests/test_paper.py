@@ -65,6 +65,14 @@ def test_latex_escaping_keeps_catalogue_text_inert():
     assert paper.format_value(0.123456) == "0.123" and paper.format_value(243434) == "243{,}434" and paper.format_value(None) == "n/a"
 
 
+def test_the_augmentation_table_lists_local_views_only_when_trained_with_them():
+    from galaxyutils import augment
+
+    assert "multi-crop" not in " ".join(paper.augmentation_table(augment.preset("astro")).index)
+    table = paper.augmentation_table(augment.preset("astro", local_views=4))
+    assert table.loc["multi-crop: local views at half the side, area kept", "setting"] == "4 of 0.2--0.5"
+
+
 def test_a_run_without_evaluation_is_refused(tmp_path):
     with pytest.raises(paper.PaperError, match="not a finished run"):
         paper.write_artefacts(tmp_path, tmp_path / "paper")

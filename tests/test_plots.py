@@ -125,3 +125,9 @@ def test_training_curve_names_the_loss_that_was_trained(overrides, name):
 
     log = pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.5], "embedding_std": [0.08, 0.07]})
     assert name in _texts(plots.training_curve(log, config.resolve("smoke", overrides).train))
+
+
+def test_training_curve_says_when_local_views_were_paired():
+    log = pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.5], "embedding_std": [0.08, 0.07]})
+    assert "training loss, 2 full + 4 local views" in _texts(plots.training_curve(log, local_views=4))
+    assert "training loss" in _texts(plots.training_curve(log)) and not any("local" in text for text in _texts(plots.training_curve(log)))

@@ -3,6 +3,8 @@ import pytest
 import torch
 
 from galaxyutils import config, train
+from galaxyutils.config import ModelParams
+from galaxyutils.model import SimCLRModel, contrastive_loss
 
 
 def _params(epochs: int, *overrides: str) -> config.Params:
@@ -18,8 +20,9 @@ def _two_looks(n_round: int, n_streak: int) -> np.ndarray:
     return np.clip(20 + 200 * shapes + noise, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("balance", [[], ["train.cluster_balance=1", "train.balance_clusters=2"], ["train.nn_support=8"]],
-                         ids=["uniform", "cluster-balanced", "nearest-neighbour"])
+@pytest.mark.parametrize("balance", [[], ["train.cluster_balance=1", "train.balance_clusters=2"], ["train.nn_support=8"],
+                                     ["augment.local_views=2"]],
+                         ids=["uniform", "cluster-balanced", "nearest-neighbour", "multi-crop"])
 def test_resumed_training_reaches_the_same_weights(tmp_path, balance):
     images = (np.random.default_rng(0).random((16, 16, 16, 3)) * 255).astype(np.uint8)
     straight, _ = train.train_simclr(images, _params(2, *balance), tmp_path / "a", tmp_path / "a.csv")
@@ -32,6 +35,19 @@ def test_resumed_training_reaches_the_same_weights(tmp_path, balance):
     assert list(log.epoch) == [1, 2]
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_training_step_pairs_the_local_views_with_both_full_views():
+    torch.manual_seed(0)
+    model = SimCLRModel(ModelParams(projection_dim=8)).train()
+    view1, view2 = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    local = [torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)]
+    with torch.no_grad():
+        expected = contrastive_loss(model(view1), model(view2), 0.2, local=model(torch.cat(local)).chunk(2)).item()
+        two_views = contrastive_loss(model(view1), model(view2), 0.2).item()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss, _ = train.contrastive_step(model, optimizer, view1, view2, torch.float32, 0.2, local=local)
+    assert np.isclose(loss.item(), expected, rtol=1e-5) and not np.isclose(expected, two_views, rtol=1e-3)
 
 
 def test_a_longer_checkpoint_is_not_passed_off_as_a_shorter_run(tmp_path, caplog):
