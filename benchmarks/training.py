@@ -85,9 +85,9 @@ class Trainer:
         self.model = SimCLRModel(params.model).to(device, memory_format=self.layout)
         self.optimizer = train.make_optimizer(self.model, params)
 
-    def step(self, view1: torch.Tensor, view2: torch.Tensor) -> None:
+    def step(self, view1: torch.Tensor, view2: torch.Tensor, *local: torch.Tensor) -> None:
         view1, view2 = view1.contiguous(memory_format=self.layout), view2.contiguous(memory_format=self.layout)
-        train.contrastive_step(self.model, self.optimizer, view1, view2, self.dtype, 0.2)
+        train.contrastive_step(self.model, self.optimizer, view1, view2, self.dtype, 0.2, local=[v.contiguous(memory_format=self.layout) for v in local])
 
     def flops(self, batch: torch.Tensor) -> float:
         """FLOPs of one step (forward and backward of both views): torch counts the forward of
@@ -202,9 +202,14 @@ def gpu_busy_share(trainer: Trainer, store: np.ndarray, params, batch_size: int,
 
 
 def measure_variant(trainer: Trainer, paths: list[str], size: int, crop: float, workers: int, params, device: torch.device, args) -> dict:
-    """galaxies/s, GFLOP per galaxy and MFU of ``trainer`` on ``size`` px views of real galaxies."""
+    """galaxies/s, GFLOP per galaxy and MFU of ``trainer`` on ``size`` px views of real galaxies
+    (and ``params.local_views`` multi-crop views each, which the FLOP count leaves out)."""
     small = np.asarray(data.build_image_store(paths[: args.batch * 2], Path("/tmp") / f"benchmark_small_{size}.npy", store_side(size), crop, workers)[0])
     _, views = ours_data_path(small, params, args.batch, 2, device)
+    if params.local_views:
+        local_augment = augment.GalaxyAugment(params, small.shape[1], local=True).to(device)
+        with torch.no_grad():
+            views = [(*pair, *(local_augment(augment.to_tensor(small[: args.batch], device)) for _ in range(params.local_views))) for pair in views]
     rate, flops, size_mfu, peak = mfu(trainer, views, device, args.steps)
     return {"pixels": size, "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": size_mfu, "matmul GFLOP/s": peak / 1e9}
 
@@ -214,16 +219,18 @@ def pretrained_rows(args, paths: list[str], crop: float, workers: int, params, d
     rows = []
     for frozen in (int(f) for f in args.frozen_blocks.split(",")):
         for size in (int(s) for s in args.pretrained_sizes.split(",")):
-            trainer = Trainer("efficientnet_lite0", device, pretrained="imagenet", frozen_blocks=frozen)
-            rows.append({"backbone": "efficientnet_lite0 (ImageNet start)", "frozen blocks": frozen,
-                         **measure_variant(trainer, paths, size, crop, workers, params, device, args)})
+            for local_views in (int(n) for n in args.local_views.split(",")):
+                trainer = Trainer("efficientnet_lite0", device, pretrained="imagenet", frozen_blocks=frozen)
+                variant = params.model_copy(update={"local_views": local_views})
+                rows.append({"backbone": "efficientnet_lite0 (ImageNet start)", "frozen blocks": frozen, "local views": local_views,
+                             **measure_variant(trainer, paths, size, crop, workers, variant, device, args)})
     dtype = train.precision(device)[0]
     notes = (f"device {device}, batch {args.batch}, {args.steps} timed steps (the median counts), astro views, training as 02 does on this "
              f"device (train.make_optimizer: frozen blocks are left out of the optimizer, their BatchNorm statistics fixed). MFU divides "
              f"by a 4096 x 4096 matmul in {str(dtype).removeprefix('torch.')} timed just before and after each row. GFLOP/galaxy: one "
              f"training step per galaxy, three times the counted forward of two views; with frozen blocks their backward is not "
-             f"run, so for those rows the count, and the MFU, are upper bounds.")
-    write_results(f"training_{device.type}_pretrained", rows, notes)
+             f"run, so for those rows the count, and the MFU, are upper bounds. Local views (multi-crop, half the side) are timed but not counted.")
+    write_results(args.name or f"training_{device.type}_pretrained", rows, notes)
 
 
 def main() -> None:
@@ -239,6 +246,8 @@ def main() -> None:
     parser.add_argument("--small-stem-sizes", default="32,48,64", help="resolutions for the small-input stem (96 px: ~30 s a step on 2 cores)")
     parser.add_argument("--pretrained-sizes", default="96,128", help="view sizes for EfficientNet-Lite0 from ImageNet weights")
     parser.add_argument("--frozen-blocks", default="0,4,8", help="EfficientNet-Lite0 variants: how many of its 16 blocks stay frozen")
+    parser.add_argument("--local-views", default="0", help="EfficientNet-Lite0 variants: multi-crop views per galaxy (augment.local_views), e.g. 0,4")
+    parser.add_argument("--name", help="results file name for the EfficientNet-Lite0 rows (default training_<device>_pretrained)")
     parser.add_argument("--only-pretrained", action="store_true", help="time only the EfficientNet-Lite0 rows (results/training_<device>_pretrained)")
     args = parser.parse_args()
     if not args.images.is_dir():
