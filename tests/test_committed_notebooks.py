@@ -72,7 +72,9 @@ def jupyterlab(tmp_path_factory):
 
 def _open_cell(page, url: str, notebook: str, cell_text: str):
     page.goto(f"{url}/lab/tree/{notebook}")
-    page.wait_for_selector(".jp-OutputArea-output", timeout=90_000)
+    # JupyterLab restores the notebook opened before in a hidden tab, whose outputs are in the
+    # page too: only a visible output belongs to the notebook just opened.
+    page.locator(".jp-OutputArea-output:visible").first.wait_for(timeout=90_000)
     cell = page.locator(".jp-CodeCell", has_text=cell_text).first
     cell.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
