@@ -208,8 +208,9 @@ def measure_variant(trainer: Trainer, paths: list[str], size: int, crop: float, 
     _, views = ours_data_path(small, params, args.batch, 2, device)
     if params.local_views:
         local_augment = augment.GalaxyAugment(params, small.shape[1], local=True).to(device)
+        batch = augment.to_tensor(small[: args.batch], device)
         with torch.no_grad():
-            views = [(*pair, *(local_augment(augment.to_tensor(small[: args.batch], device)) for _ in range(params.local_views))) for pair in views]
+            views = [(*pair, *(local_augment(batch) for _ in range(params.local_views))) for pair in views]
     rate, flops, size_mfu, peak = mfu(trainer, views, device, args.steps)
     return {"pixels": size, "galaxies/s": rate, "GFLOP/galaxy": flops / args.batch / 1e9, "MFU": size_mfu, "matmul GFLOP/s": peak / 1e9}
 
